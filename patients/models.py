@@ -1,0 +1,206 @@
+"""People, screening trials and clinical events (clinical-rules.md 6 and 7)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from patients import rules
+from patients.choices import (
+    ComplicationKind,
+    ComplicationOutcome,
+    Indication,
+    PatientStatus,
+    Severity,
+    TrialDecision,
+    TrialDoseUnit,
+    TrialMethod,
+    TrialOutcome,
+    TrialScale,
+    VisitKind,
+    VisitStatus,
+)
+
+
+class Patient(models.Model):
+    mrn = models.CharField("record number", max_length=32, unique=True)
+    family_name = models.CharField(max_length=100)
+    given_name = models.CharField(max_length=100)
+    birth_date = models.DateField()
+    indication = models.CharField(max_length=32, choices=Indication.choices)
+    treating_physician = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="patients",
+    )
+    status = models.CharField(
+        max_length=16, choices=PatientStatus.choices, default=PatientStatus.IMPLANTED
+    )
+    travel_buffer_days = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(60)],
+        help_text="Extra days before the refill deadline for a patient who lives far away "
+        "or depends on transport; added to the clinic's margin.",
+    )
+    phone = models.CharField(max_length=40, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["family_name", "given_name", "mrn"]
+        indexes = [models.Index(fields=["family_name", "given_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.family_name}, {self.given_name} ({self.mrn})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("patients:detail", args=[self.pk])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+
+class Trial(models.Model):
+    """A screening trial; only a confirmed success leads to a pump (section 6)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="trials")
+    trial_date = models.DateField()
+    method = models.CharField(max_length=16, choices=TrialMethod.choices)
+    drug = models.ForeignKey("pumps.Drug", on_delete=models.PROTECT, related_name="trials")
+    dose = models.DecimalField(max_digits=10, decimal_places=3, validators=[MinValueValidator(0)])
+    dose_unit = models.CharField(max_length=8, choices=TrialDoseUnit.choices)
+    scale = models.CharField(max_length=10, choices=TrialScale.choices)
+    score_before = models.CharField(max_length=3)
+    score_after = models.CharField(max_length=3)
+    decision = models.CharField(
+        max_length=12, choices=TrialDecision.choices, default=TrialDecision.PENDING
+    )
+    final_outcome = models.CharField(max_length=8, choices=TrialOutcome.choices, blank=True)
+    decision_reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    referred_for_implant = models.BooleanField(default=False)
+    notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-trial_date", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Trial {self.trial_date} for {self.patient}"
+
+    @property
+    def computed_outcome(self) -> TrialOutcome:
+        """The outcome by the rules of section 6, before the physician's word."""
+        return rules.trial_outcome(
+            scale=self.scale, before=self.score_before, after=self.score_after
+        )
+
+
+class Complication(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="complications")
+    pump = models.ForeignKey(
+        "pumps.Pump",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="complications",
+    )
+    occurred_on = models.DateField()
+    kind = models.CharField(max_length=32, choices=ComplicationKind.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    outcome = models.CharField(
+        max_length=24, choices=ComplicationOutcome.choices, default=ComplicationOutcome.ONGOING
+    )
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-occurred_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.occurred_on}"
+
+
+class MriScan(models.Model):
+    """An MRI; a SynchroMed pump must be interrogated the same day (section 7)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="mri_scans")
+    scanned_on = models.DateField()
+    pump_checked_on = models.DateField(null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-scanned_on", "-pk"]
+        verbose_name = "MRI scan"
+
+    def __str__(self) -> str:
+        return f"MRI on {self.scanned_on}"
+
+
+class AppointmentQuerySet(models.QuerySet["Appointment"]):
+    def booked(self) -> AppointmentQuerySet:
+        return self.filter(status=VisitStatus.BOOKED)
+
+    def missed_not_rebooked(self) -> AppointmentQuerySet:
+        """Missed visits with no later booked or done visit of the same kind."""
+        later = Appointment.objects.filter(
+            patient=models.OuterRef("patient"),
+            kind=models.OuterRef("kind"),
+            status__in=[VisitStatus.BOOKED, VisitStatus.DONE],
+            scheduled_at__gt=models.OuterRef("scheduled_at"),
+        )
+        return self.filter(status=VisitStatus.MISSED).exclude(models.Exists(later))
+
+
+class Appointment(models.Model):
+    """A booked visit: a refill, a post-MRI check, a consult or a review."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    pump = models.ForeignKey(
+        "pumps.Pump",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="appointments",
+    )
+    kind = models.CharField(max_length=20, choices=VisitKind.choices)
+    scheduled_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=VisitStatus.choices, default=VisitStatus.BOOKED
+    )
+    notes = models.CharField(max_length=300, blank=True)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["scheduled_at", "pk"]
+        indexes = [
+            models.Index(fields=["status", "scheduled_at"]),
+            models.Index(fields=["pump", "kind", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.patient} at {self.scheduled_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,76 @@
+"""The three staff roles, as Django groups (created by a migration)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+ViewFunc = Callable[..., HttpResponse]
+
+NURSE = "Nurse"
+PHYSICIAN = "Physician"
+ADMINISTRATOR = "Administrator"
+ALL_ROLES = (NURSE, PHYSICIAN, ADMINISTRATOR)
+
+
+def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
+    """The user's roles, read once per request and kept on the user object.
+
+    A superuser holds every role.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_clinic_roles", None)
+    if cached is None:
+        if getattr(user, "is_superuser", False):
+            cached = frozenset(ALL_ROLES)
+        else:
+            names = user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True)  # type: ignore[union-attr,attr-defined]
+            cached = frozenset(names)
+        user._clinic_roles = cached  # type: ignore[union-attr,attr-defined]
+    return cached
+
+
+def has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:
+    """True for an active signed-in member of any of ``roles``."""
+    return bool(user_roles(user) & set(roles))
+
+
+def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
+    """Decorate a view: anonymous users go to sign-in; signed-in users without
+    one of ``roles`` get 403. The one access check for role-gated pages."""
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_role(request.user, *roles):
+                raise PermissionDenied("Your role does not give access to this page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+staff_required = role_required(*ALL_ROLES)
+
+clinical_staff_required = role_required(NURSE, PHYSICIAN)
+
+
+def roles_context(request: HttpRequest) -> dict[str, Any]:
+    """Context processor: what the navigation may show to this user."""
+    roles = user_roles(request.user)
+    return {
+        "is_nurse": NURSE in roles,
+        "is_physician": PHYSICIAN in roles,
+        "is_administrator": ADMINISTRATOR in roles,
+        "is_clinical": bool(roles & {NURSE, PHYSICIAN}),
+    }

@@ -1,0 +1,487 @@
+"""Devices, drugs, refills and the stored schedule (clinical-rules.md 1 to 5)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from simple_history.models import HistoricalRecords
+
+from pumps import schedule
+from pumps.choices import (
+    BatteryStatus,
+    ConcentrationUnit,
+    DoseUnit,
+    ExplantReason,
+    LimitedBy,
+    RefillStatus,
+)
+from pumps.formatting import plain_decimal
+
+ML: dict[str, Any] = {"max_digits": 6, "decimal_places": 2}
+
+
+class PumpModel(models.Model):
+    """A catalogue entry (section 1), shipped as data and editable by an admin."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    manufacturer = models.CharField(max_length=100)
+    name = models.CharField(max_length=100)
+    reservoir_ml = models.DecimalField(
+        "reservoir (mL)", **ML, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    alarm_ml = models.DecimalField(
+        "low-reservoir alarm (mL)", **ML, validators=[MinValueValidator(0)]
+    )
+    has_battery = models.BooleanField()
+    battery_window_opens_years = models.PositiveSmallIntegerField(null=True, blank=True)
+    battery_window_closes_years = models.PositiveSmallIntegerField(null=True, blank=True)
+    battery_note = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Shown beside the battery window, e.g. 'manufacturer figure, review locally'.",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "pump model"
+        constraints = [
+            models.CheckConstraint(
+                name="battery_window_set_iff_battery",
+                condition=(
+                    Q(
+                        has_battery=True,
+                        battery_window_opens_years__isnull=False,
+                        battery_window_closes_years__isnull=False,
+                        battery_window_closes_years__gte=models.F("battery_window_opens_years"),
+                    )
+                    | Q(
+                        has_battery=False,
+                        battery_window_opens_years__isnull=True,
+                        battery_window_closes_years__isnull=True,
+                    )
+                ),
+            ),
+            models.CheckConstraint(
+                name="alarm_below_reservoir", condition=Q(alarm_ml__lt=models.F("reservoir_ml"))
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.manufacturer} {self.name} {plain_decimal(self.reservoir_ml)} mL"
+
+
+class Drug(models.Model):
+    """A drug code with its stability limit and plausible doses (section 2)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    stability_days = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    first_fill_stability_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Limit for a pump's first recorded fill (ziconotide: 14)."
+    )
+    undiluted_mcg_per_ml = models.DecimalField(
+        "undiluted concentration (mcg/mL)",
+        max_digits=10,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Concentration that counts as undiluted (ziconotide: 100).",
+    )
+    undiluted_stability_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Limit when filled undiluted (ziconotide: 84)."
+    )
+    urgent_when_due = models.BooleanField(
+        default=False, help_text="A due or overdue refill is urgent (baclofen: withdrawal)."
+    )
+    dose_warn_below_mcg_per_day = models.DecimalField(
+        max_digits=12, decimal_places=3, null=True, blank=True
+    )
+    dose_warn_above_mcg_per_day = models.DecimalField(
+        max_digits=12, decimal_places=3, null=True, blank=True
+    )
+    first_fill_dose_warn_above_mcg_per_day = models.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text="Starting dose ceiling (ziconotide: 2.4 mcg/day).",
+    )
+    policy_note = models.CharField(
+        max_length=200, blank=True, help_text="e.g. 'compounded: local policy, thin sources'."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def dose_limits(self) -> schedule.DoseLimits:
+        def exact(value: Decimal | None) -> Fraction | None:
+            return Fraction(value) if value is not None else None
+
+        return schedule.DoseLimits(
+            warn_below_mcg=exact(self.dose_warn_below_mcg_per_day),
+            warn_above_mcg=exact(self.dose_warn_above_mcg_per_day),
+            first_fill_warn_above_mcg=exact(self.first_fill_dose_warn_above_mcg_per_day),
+        )
+
+    @property
+    def stability_rule(self) -> schedule.StabilityRule:
+        return schedule.StabilityRule(
+            days=self.stability_days,
+            first_fill_days=self.first_fill_stability_days,
+            undiluted_mcg_per_ml=(
+                Fraction(self.undiluted_mcg_per_ml)
+                if self.undiluted_mcg_per_ml is not None
+                else None
+            ),
+            undiluted_days=self.undiluted_stability_days,
+        )
+
+
+class SchedulePolicy(models.Model):
+    """The clinic's scheduling defaults (sections 3 and 4); one row."""
+
+    refill_margin_days = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MaxValueValidator(60)],
+        help_text="Days before the refill deadline that a refill becomes due.",
+    )
+    lookahead_days = models.PositiveSmallIntegerField(
+        default=14,
+        validators=[MaxValueValidator(120)],
+        help_text="Days before the due date that a refill shows as upcoming.",
+    )
+    discrepancy_threshold_ml = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("2.0"),
+        validators=[MinValueValidator(0)],
+        help_text="A residual volume further than this from the expected one is flagged.",
+    )
+    dose_change_warn_percent = models.PositiveSmallIntegerField(
+        default=30, help_text="A dose change above this percentage asks for confirmation."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = verbose_name_plural = "schedule policy"
+        constraints = [models.CheckConstraint(name="single_policy_row", condition=Q(pk=1))]
+
+    def __str__(self) -> str:
+        return "Clinic schedule policy"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> SchedulePolicy:
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
+
+
+class PumpQuerySet(models.QuerySet["Pump"]):
+    """Reads of pumps. The SQL status conditions mirror ``pumps.schedule``."""
+
+    def active(self) -> PumpQuerySet:
+        return self.filter(explant_date__isnull=True)
+
+    def with_list_relations(self) -> PumpQuerySet:
+        return self.select_related("patient", "model", "latest_fill__drug")
+
+    def with_statuses(self, today: date, lookahead_days: int) -> PumpQuerySet:
+        """Annotate ``refill_status`` and ``battery_status`` on ``today`` in SQL."""
+        return self.annotate(
+            refill_status=models.Case(
+                *[
+                    models.When(condition, then=models.Value(status.value))
+                    for status, condition in refill_status_conditions(today, lookahead_days)
+                ],
+                output_field=models.CharField(),
+            ),
+            battery_status=models.Case(
+                *[
+                    models.When(condition, then=models.Value(status.value))
+                    for status, condition in battery_status_conditions(today)
+                ],
+                output_field=models.CharField(),
+            ),
+        )
+
+
+def refill_status_conditions(today: date, lookahead_days: int) -> list[tuple[RefillStatus, Q]]:
+    """SQL conditions for each refill status, in the order of schedule.refill_status."""
+    return [
+        (RefillStatus.UNKNOWN, Q(refill_deadline__isnull=True)),
+        (RefillStatus.OVERDUE, Q(refill_deadline__lt=today)),
+        (RefillStatus.DUE, Q(refill_due__lte=today)),
+        (RefillStatus.UPCOMING, Q(refill_due__lte=today + timedelta(days=lookahead_days))),
+        (RefillStatus.OK, Q(refill_due__gt=today + timedelta(days=lookahead_days))),
+    ]
+
+
+def battery_status_conditions(today: date) -> list[tuple[BatteryStatus, Q]]:
+    """SQL conditions for each battery status, in the order of schedule.battery_status."""
+    return [
+        (BatteryStatus.NOT_APPLICABLE, Q(battery_window_opens__isnull=True)),
+        (BatteryStatus.ERI, Q(eri_reported_on__isnull=False)),
+        (BatteryStatus.OVERDUE, Q(battery_window_closes__lte=today)),
+        (BatteryStatus.WINDOW, Q(battery_window_opens__lte=today)),
+        (BatteryStatus.OK, Q(battery_window_opens__gt=today)),
+    ]
+
+
+class Pump(models.Model):
+    """An implanted pump. It stays on every list until it is explanted."""
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="pumps")
+    model = models.ForeignKey(PumpModel, on_delete=models.PROTECT, related_name="pumps")
+    serial = models.CharField(max_length=40, unique=True)
+    implant_date = models.DateField()
+    explant_date = models.DateField(null=True, blank=True)
+    explant_reason = models.CharField(max_length=32, choices=ExplantReason.choices, blank=True)
+    alarm_ml_override = models.DecimalField(
+        "alarm override (mL)",
+        **ML,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Low-reservoir alarm for this pump, if not the model's.",
+    )
+
+    # The stored schedule, recomputed only by pumps.services (in a
+    # transaction with this row locked), so lists filter on indexed dates.
+    latest_fill = models.ForeignKey(
+        "Refill", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    refill_alarm = models.DateField(null=True, blank=True, editable=False)
+    refill_deadline = models.DateField(null=True, blank=True, editable=False)
+    refill_due = models.DateField(null=True, blank=True, editable=False)
+    refill_limited_by = models.CharField(
+        max_length=10, choices=LimitedBy.choices, blank=True, editable=False
+    )
+    battery_window_opens = models.DateField(null=True, blank=True, editable=False)
+    battery_window_closes = models.DateField(null=True, blank=True, editable=False)
+    eri_reported_on = models.DateField(
+        "ERI reported on",
+        null=True,
+        blank=True,
+        help_text="First day the Elective Replacement Indicator was seen on this pump.",
+    )
+
+    history = HistoricalRecords()
+    objects = PumpQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["serial"]
+        indexes = [
+            # Partial indexes: the lists only ever read active pumps.
+            models.Index(
+                fields=["refill_deadline", "serial"],
+                name="active_pump_refill_deadline",
+                condition=Q(explant_date__isnull=True),
+            ),
+            models.Index(
+                fields=["refill_due", "serial"],
+                name="active_pump_refill_due",
+                condition=Q(explant_date__isnull=True),
+            ),
+            models.Index(
+                fields=["battery_window_closes", "serial"],
+                name="active_pump_battery_closes",
+                condition=Q(explant_date__isnull=True),
+            ),
+            models.Index(
+                fields=["battery_window_opens", "serial"],
+                name="active_pump_battery_opens",
+                condition=Q(explant_date__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="explant_not_before_implant",
+                condition=Q(explant_date__isnull=True)
+                | Q(explant_date__gte=models.F("implant_date")),
+            ),
+            models.CheckConstraint(
+                name="explant_reason_iff_explant_date",
+                condition=Q(explant_date__isnull=True, explant_reason="")
+                | (Q(explant_date__isnull=False) & ~Q(explant_reason="")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.serial} ({self.model.code})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("patients:detail", args=[self.patient_id])
+
+    @property
+    def is_active(self) -> bool:
+        return self.explant_date is None
+
+    @property
+    def alarm_ml(self) -> Decimal:
+        """The low-reservoir alarm in force: the override, else the model's."""
+        if self.alarm_ml_override is not None:
+            return self.alarm_ml_override
+        return self.model.alarm_ml
+
+    def refill_status(self, today: date, lookahead_days: int) -> RefillStatus:
+        return schedule.refill_status(
+            due=self.refill_due,
+            deadline=self.refill_deadline,
+            today=today,
+            lookahead_days=lookahead_days,
+        )
+
+    def battery_status(self, today: date) -> BatteryStatus:
+        return schedule.battery_status(
+            window_opens=self.battery_window_opens,
+            window_closes=self.battery_window_closes,
+            eri=self.eri_reported_on is not None,
+            today=today,
+        )
+
+    @property
+    def has_unsigned_discrepancy(self) -> bool:
+        """The latest refill's residual flag awaits a physician's sign-off."""
+        fill = self.latest_fill
+        return fill is not None and fill.discrepancy and fill.discrepancy_signed_off_at is None
+
+
+class Refill(models.Model):
+    """A refill visit: the reservoir emptied, checked and filled (sections 2 to 4)."""
+
+    pump = models.ForeignKey(Pump, on_delete=models.PROTECT, related_name="refills")
+    refill_date = models.DateField()
+    drug = models.ForeignKey(Drug, on_delete=models.PROTECT, related_name="refills")
+    concentration = models.DecimalField(max_digits=12, decimal_places=4)
+    concentration_unit = models.CharField(max_length=8, choices=ConcentrationUnit.choices)
+    daily_dose = models.DecimalField(max_digits=12, decimal_places=4)
+    dose_unit = models.CharField(max_length=8, choices=DoseUnit.choices)
+    volume_ml = models.DecimalField("volume after fill (mL)", **ML)
+    residual_ml = models.DecimalField("residual withdrawn (mL)", **ML, null=True, blank=True)
+    expected_residual_ml = models.DecimalField(
+        "expected residual (mL)",
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="From the previous fill, rounded to 0.001 mL for display.",
+    )
+    discrepancy = models.BooleanField(default=False, editable=False)
+    discrepancy_signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    discrepancy_signed_off_at = models.DateTimeField(null=True, blank=True)
+    discrepancy_comment = models.TextField(blank=True)
+    eri = models.BooleanField("ERI seen", default=False)
+    pain_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(10)]
+    )
+    ashworth_score = models.CharField(
+        max_length=2,
+        blank=True,
+        choices=[(g, g) for g in ("0", "1", "1+", "2", "3", "4")],
+    )
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # One token per refill form shown: a double click or a resubmitted form
+    # finds the refill it already saved instead of saving a second one.
+    submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-refill_date", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["pump", "refill_date"], name="one_refill_per_pump_day"),
+            models.CheckConstraint(name="concentration_positive", condition=Q(concentration__gt=0)),
+            models.CheckConstraint(name="daily_dose_not_negative", condition=Q(daily_dose__gte=0)),
+            models.CheckConstraint(name="volume_not_negative", condition=Q(volume_ml__gte=0)),
+            models.CheckConstraint(
+                name="concentration_unit_valid",
+                condition=Q(concentration_unit__in=ConcentrationUnit.values),
+            ),
+            models.CheckConstraint(
+                name="dose_unit_valid", condition=Q(dose_unit__in=DoseUnit.values)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refill of {self.pump.serial} on {self.refill_date}"
+
+    @property
+    def daily_volume_ml(self) -> Fraction:
+        return schedule.daily_volume_ml(
+            daily_dose=self.daily_dose,
+            dose_unit=self.dose_unit,
+            concentration=self.concentration,
+            concentration_unit=self.concentration_unit,
+        )
+
+    @property
+    def discrepancy_open(self) -> bool:
+        return self.discrepancy and self.discrepancy_signed_off_at is None
+
+
+class DoseAdjustment(models.Model):
+    """A reprogramming without a refill: the rate changes from that day (section 3)."""
+
+    pump = models.ForeignKey(Pump, on_delete=models.PROTECT, related_name="dose_adjustments")
+    adjusted_on = models.DateField()
+    daily_dose = models.DecimalField(max_digits=12, decimal_places=4)
+    dose_unit = models.CharField(max_length=8, choices=DoseUnit.choices)
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-adjusted_on", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pump", "adjusted_on"], name="one_dose_adjustment_per_pump_day"
+            ),
+            models.CheckConstraint(
+                name="adjusted_dose_not_negative", condition=Q(daily_dose__gte=0)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dose change of {self.pump.serial} on {self.adjusted_on}"
