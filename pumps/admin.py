@@ -1,0 +1,709 @@
+"""Admin for pumps, drugs, refills and the schedule policy.
+
+The admin is one more door into the data (docs/style.md, point 7), so it
+never leaves a stored schedule stale: every save that can move a date calls
+``pumps.services.store_schedule`` or ``recompute_schedules`` inside the
+admin's own transaction (``changeform_view`` runs in ``transaction.atomic``).
+Clinical values of a refill are recorded only through the refill form and
+``services.record_fill``; here they are read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from pumps import services
+from pumps.choices import BatteryStatus, RefillStatus
+from pumps.formatting import plain_decimal
+from pumps.models import (
+    DoseAdjustment,
+    Drug,
+    Pump,
+    PumpModel,
+    Refill,
+    SchedulePolicy,
+    battery_status_conditions,
+    refill_status_conditions,
+)
+
+admin.site.site_header = "Pump clinic administration"
+admin.site.site_title = "Pump clinic admin"
+admin.site.index_title = "Records and settings"
+
+EMPTY = "—"
+
+
+class HistoryReadOnlyAdmin(SimpleHistoryAdmin):
+    """History is visible but cannot be reverted from the admin.
+
+    Reverting saves an old version wholesale, which would bypass the services
+    (a refill's sign-off, a pump's stored schedule); corrections go through
+    the change form, where the checks and recomputations run.
+    """
+
+    def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True
+
+    def history_form_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST":
+            raise PermissionDenied("Old versions can be viewed, not restored.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def status_day(request: HttpRequest) -> tuple[date, int]:
+    """The clinic's local today and the look-ahead, read once per request.
+
+    The changelist, its filters and its rows all judge statuses on the same
+    day; caching on the request also keeps the policy to one query per page.
+    """
+    cached = getattr(request, "_pump_status_day", None)
+    if cached is None:
+        cached = (timezone.localdate(), SchedulePolicy.current().lookahead_days)
+        request._pump_status_day = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def first_match(conditions: Sequence[tuple[Any, Q]], status: str) -> Q:
+    """The rows whose *first* matching condition is ``status``.
+
+    The conditions of ``pumps.models`` are ordered like a ``CASE``: each holds
+    only once the earlier ones failed (``due`` is ``refill_due <= today`` after
+    ``overdue`` and ``unknown`` are ruled out). Filtering on the conditions
+    rather than on the ``CASE`` annotation keeps the stored-date indexes usable.
+    """
+    excluded = Q()
+    for value, condition in conditions:
+        if value == status:
+            return condition & ~excluded if excluded else condition
+        excluded |= condition
+    raise ValueError(f"unknown status {status!r}")
+
+
+class ExplantedFilter(admin.SimpleListFilter):
+    title = "explanted"
+    parameter_name = "explanted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Active (in the patient)"), ("yes", "Explanted")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Pump]) -> QuerySet[Pump]:
+        if self.value() == "no":
+            return queryset.filter(explant_date__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(explant_date__isnull=False)
+        return queryset
+
+
+class RefillStatusFilter(admin.SimpleListFilter):
+    """Active pumps by refill status on today (clinical-rules.md section 3)."""
+
+    title = "refill status (today)"
+    parameter_name = "refill_status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(RefillStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Pump]) -> QuerySet[Pump]:
+        value = self.value()
+        if value is None or value not in RefillStatus.values:
+            return queryset
+        today, lookahead = status_day(request)
+        # An explanted pump keeps its last stored dates but is on no list.
+        return queryset.filter(
+            first_match(refill_status_conditions(today, lookahead), value),
+            explant_date__isnull=True,
+        )
+
+
+class BatteryStatusFilter(admin.SimpleListFilter):
+    """Active pumps by battery status on today (clinical-rules.md section 5)."""
+
+    title = "battery status (today)"
+    parameter_name = "battery_status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(BatteryStatus.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Pump]) -> QuerySet[Pump]:
+        value = self.value()
+        if value is None or value not in BatteryStatus.values:
+            return queryset
+        today, _ = status_day(request)
+        return queryset.filter(
+            first_match(battery_status_conditions(today), value),
+            explant_date__isnull=True,
+        )
+
+
+# --- Catalogue and policy ------------------------------------------------------
+
+
+@admin.register(PumpModel)
+class PumpModelAdmin(HistoryReadOnlyAdmin):
+    list_display = [
+        "code",
+        "manufacturer",
+        "name",
+        "reservoir_ml",
+        "alarm_ml",
+        "has_battery",
+        "battery_window",
+        "battery_note",
+    ]
+    list_filter = ["manufacturer", "has_battery"]
+    search_fields = ["code", "manufacturer", "name"]
+
+    # Fields that enter a pump's stored schedule (sections 1, 3 and 5).
+    schedule_fields = frozenset(
+        {"alarm_ml", "has_battery", "battery_window_opens_years", "battery_window_closes_years"}
+    )
+
+    @admin.display(description="battery window (years)")
+    def battery_window(self, obj: PumpModel) -> str:
+        if not obj.has_battery:
+            return EMPTY
+        return f"{obj.battery_window_opens_years} to {obj.battery_window_closes_years}"
+
+    def save_model(self, request: HttpRequest, obj: PumpModel, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and self.schedule_fields & set(form.changed_data):
+            count = services.recompute_schedules(Pump.objects.active().filter(model=obj))
+            self.message_user(
+                request, f"Recomputed the stored schedule of {count} active {obj.code} pumps."
+            )
+
+
+@admin.register(Drug)
+class DrugAdmin(HistoryReadOnlyAdmin):
+    list_display = [
+        "code",
+        "name",
+        "stability_days",
+        "first_fill_stability_days",
+        "undiluted_stability_days",
+        "urgent_when_due",
+        "policy_note",
+    ]
+    list_filter = ["urgent_when_due"]
+    search_fields = ["code", "name"]
+
+    schedule_fields = frozenset(
+        {
+            "stability_days",
+            "first_fill_stability_days",
+            "undiluted_mcg_per_ml",
+            "undiluted_stability_days",
+        }
+    )
+
+    def save_model(self, request: HttpRequest, obj: Drug, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and self.schedule_fields & set(form.changed_data):
+            count = services.recompute_schedules(
+                Pump.objects.active().filter(latest_fill__drug=obj)
+            )
+            self.message_user(
+                request,
+                f"Recomputed the stored schedule of {count} active pumps filled with {obj}.",
+            )
+
+
+@admin.register(SchedulePolicy)
+class SchedulePolicyAdmin(HistoryReadOnlyAdmin):
+    list_display = [
+        "__str__",
+        "refill_margin_days",
+        "lookahead_days",
+        "discrepancy_threshold_ml",
+        "dose_change_warn_percent",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row (pk=1); the catalogue migration creates it.
+        return super().has_add_permission(request) and not SchedulePolicy.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: SchedulePolicy, form: Any, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        # Only the margin is stored in the dates; look-ahead and thresholds are
+        # read when a status or a refill is judged.
+        if "refill_margin_days" in form.changed_data:
+            count = services.recompute_schedules()
+            self.message_user(request, f"Recomputed the stored schedule of {count} active pumps.")
+
+
+# --- Pumps -----------------------------------------------------------------------
+
+
+class PumpAdminForm(forms.ModelForm):
+    """The checks of ``services.implant_pump`` and ``explant_pump``, in form words."""
+
+    class Meta:
+        model = Pump
+        fields = [
+            "patient",
+            "model",
+            "serial",
+            "implant_date",
+            "alarm_ml_override",
+            "explant_date",
+            "explant_reason",
+            "eri_reported_on",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        today = timezone.localdate()
+        patient = cleaned.get("patient") or getattr(self.instance, "patient", None)
+        model = cleaned.get("model")
+        implant_date = cleaned.get("implant_date")
+        explant_date = cleaned.get("explant_date")
+        explant_reason = cleaned.get("explant_reason")
+        if implant_date and implant_date > today:
+            self.add_error("implant_date", "The implant date cannot be in the future.")
+        if explant_date and explant_date > today:
+            self.add_error("explant_date", "The explant date cannot be in the future.")
+        if explant_date and not explant_reason:
+            self.add_error("explant_reason", "Choose the reason for the explant.")
+        if explant_reason and not explant_date:
+            self.add_error("explant_date", "Enter the explant date, or clear the reason.")
+        override = cleaned.get("alarm_ml_override")
+        if model and override is not None and override >= model.reservoir_ml:
+            self.add_error(
+                "alarm_ml_override", "The alarm volume must be below the reservoir size."
+            )
+        eri = cleaned.get("eri_reported_on")
+        if eri and model and not model.has_battery:
+            self.add_error(
+                "eri_reported_on", f"A {model.code} pump has no battery and shows no ERI."
+            )
+        elif eri and eri > today:
+            self.add_error("eri_reported_on", "The date cannot be in the future.")
+        if patient is not None and not explant_date:
+            others = Pump.objects.active().filter(patient=patient).exclude(pk=self.instance.pk)
+            if others.exists():
+                raise ValidationError(
+                    "This patient already has an active pump; record its explant first."
+                )
+        return cleaned
+
+
+@admin.register(Pump)
+class PumpAdmin(HistoryReadOnlyAdmin):
+    form = PumpAdminForm
+    list_display = [
+        "serial",
+        "patient",
+        "model_code",
+        "drug",
+        "refill_status_label",
+        "refill_due",
+        "refill_deadline",
+        "battery_status_label",
+        "battery_window_closes",
+        "open_discrepancy",
+        "explant_date",
+    ]
+    list_select_related = ["patient", "model", "latest_fill__drug"]
+    list_filter = [
+        RefillStatusFilter,
+        BatteryStatusFilter,
+        ExplantedFilter,
+        "model",
+        ("latest_fill__drug", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["serial", "patient__mrn", "patient__family_name", "patient__given_name"]
+    autocomplete_fields = ["patient"]
+    actions = ["recompute_schedule"]
+    # The total count is one more query per page and adds nothing here.
+    show_full_result_count = False
+    schedule_readonly = (
+        "latest_fill",
+        "refill_alarm",
+        "refill_deadline",
+        "refill_due",
+        "refill_limited_by",
+        "battery_window_opens",
+        "battery_window_closes",
+    )
+    status_readonly = ("refill_status_label", "battery_status_label")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Pump]:
+        today, lookahead = status_day(request)
+        return super().get_queryset(request).with_statuses(today, lookahead)  # type: ignore[attr-defined]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Pump | None = None) -> Sequence[str]:
+        fields = [*self.schedule_readonly]
+        if obj is not None:
+            # A device never moves between patients; record a new pump instead.
+            fields += ["patient", *self.status_readonly]
+        return fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Pump | None = None) -> Any:
+        statuses = obj is not None
+        return [
+            (None, {"fields": ["patient", "model", "serial", "implant_date", "alarm_ml_override"]}),
+            ("Explant", {"fields": ["explant_date", "explant_reason"]}),
+            (
+                "Battery",
+                {
+                    "fields": [
+                        "eri_reported_on",
+                        "battery_window_opens",
+                        "battery_window_closes",
+                        *(["battery_status_label"] if statuses else []),
+                    ]
+                },
+            ),
+            (
+                "Stored schedule",
+                {
+                    "description": "Computed from the latest fill by the scheduling service "
+                    "and recomputed whenever this pump is saved; not edited by hand.",
+                    "fields": [
+                        *(["refill_status_label"] if statuses else []),
+                        "latest_fill",
+                        "refill_alarm",
+                        "refill_deadline",
+                        "refill_due",
+                        "refill_limited_by",
+                    ],
+                },
+            ),
+        ]
+
+    @admin.display(description="model", ordering="model__code")
+    def model_code(self, obj: Pump) -> str:
+        return obj.model.code
+
+    @admin.display(description="drug", ordering="latest_fill__drug__name")
+    def drug(self, obj: Pump) -> str:
+        return str(obj.latest_fill.drug) if obj.latest_fill is not None else EMPTY
+
+    @admin.display(description="refill", ordering="refill_deadline")
+    def refill_status_label(self, obj: Pump) -> str:
+        value = getattr(obj, "refill_status", None)
+        if not obj.is_active or not isinstance(value, str):
+            return EMPTY
+        label = RefillStatus(value).label
+        fill = obj.latest_fill
+        urgent = value in (RefillStatus.OVERDUE, RefillStatus.DUE)
+        if urgent and fill is not None and fill.drug.urgent_when_due:
+            return format_html("<strong>{} (urgent: {})</strong>", label, fill.drug)
+        return label
+
+    @admin.display(description="battery", ordering="battery_window_closes")
+    def battery_status_label(self, obj: Pump) -> str:
+        value = getattr(obj, "battery_status", None)
+        if not obj.is_active or not isinstance(value, str):
+            return EMPTY
+        return BatteryStatus(value).label
+
+    @admin.display(description="residual flag open", boolean=True)
+    def open_discrepancy(self, obj: Pump) -> bool:
+        return obj.has_unsigned_discrepancy
+
+    def save_model(self, request: HttpRequest, obj: Pump, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The INSERT/UPDATE above holds this row until the admin's transaction
+        # commits, so the recompute cannot interleave with a refill being saved.
+        services.store_schedule(obj)
+
+    @admin.action(description="Recompute stored schedule")
+    def recompute_schedule(self, request: HttpRequest, queryset: QuerySet[Pump]) -> None:
+        count = services.recompute_schedules(queryset)
+        self.message_user(
+            request, f"Recomputed the stored schedule of {count} pumps.", messages.SUCCESS
+        )
+
+
+# --- Refills and dose changes ---------------------------------------------------------
+
+
+class DiscrepancyFilter(admin.SimpleListFilter):
+    title = "residual discrepancy"
+    parameter_name = "discrepancy"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("open", "Awaiting sign-off"), ("signed", "Signed off"), ("none", "None")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Refill]) -> QuerySet[Refill]:
+        if self.value() == "open":
+            return queryset.filter(discrepancy=True, discrepancy_signed_off_at__isnull=True)
+        if self.value() == "signed":
+            return queryset.filter(discrepancy=True, discrepancy_signed_off_at__isnull=False)
+        if self.value() == "none":
+            return queryset.filter(discrepancy=False)
+        return queryset
+
+
+def with_unit(amount: Any, unit: str) -> str:
+    return f"{plain_decimal(amount)} {unit}"
+
+
+class RefillAdminForm(forms.ModelForm):
+    sign_off = forms.BooleanField(
+        required=False,
+        label="Sign off the discrepancy now",
+        help_text="Signs the residual-volume flag off as you, now, with the comment above.",
+    )
+
+    class Meta:
+        model = Refill
+        fields = ["discrepancy_comment", "notes"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        if cleaned.get("sign_off"):
+            refill = self.instance
+            if not refill.discrepancy:
+                self.add_error("sign_off", "This refill has no residual-volume discrepancy.")
+            elif refill.discrepancy_signed_off_at is not None:
+                self.add_error("sign_off", "This discrepancy is already signed off.")
+            elif not (cleaned.get("discrepancy_comment") or "").strip():
+                self.add_error("discrepancy_comment", "Say what was found or decided.")
+        return cleaned
+
+
+@admin.register(Refill)
+class RefillAdmin(HistoryReadOnlyAdmin):
+    """Refills are read-only here apart from notes and the discrepancy sign-off.
+
+    A refill's clinical values are recorded on the refill form through
+    ``services.record_fill``, which checks units, the reservoir size and the
+    residual volume and stores the pump's new schedule. There is no add or
+    delete here, so no refill can reach the database unchecked.
+    """
+
+    form = RefillAdminForm
+    list_display = [
+        "refill_date",
+        "pump_serial",
+        "patient",
+        "drug",
+        "concentration_display",
+        "dose_display",
+        "volume_ml",
+        "residual_ml",
+        "expected_residual_ml",
+        "discrepancy_state",
+        "eri",
+    ]
+    list_select_related = ["pump__patient", "drug"]
+    list_filter = [DiscrepancyFilter, "drug", "eri", "refill_date"]
+    search_fields = [
+        "pump__serial",
+        "pump__patient__mrn",
+        "pump__patient__family_name",
+        "pump__patient__given_name",
+    ]
+    show_full_result_count = False
+    clinical_fields = (
+        "pump",
+        "refill_date",
+        "recorded_by",
+        "created_at",
+        "drug",
+        "concentration",
+        "concentration_unit",
+        "daily_dose",
+        "dose_unit",
+        "volume_ml",
+        "residual_ml",
+        "expected_residual_ml",
+        "discrepancy",
+        "discrepancy_signed_off_by",
+        "discrepancy_signed_off_at",
+        "eri",
+        "pain_score",
+        "ashworth_score",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Refill | None = None) -> Sequence[str]:
+        if obj is not None and not obj.discrepancy:
+            return [*self.clinical_fields, "discrepancy_comment"]
+        return self.clinical_fields
+
+    def get_fieldsets(self, request: HttpRequest, obj: Refill | None = None) -> Any:
+        residual = [
+            "residual_ml",
+            "expected_residual_ml",
+            "discrepancy",
+            "discrepancy_signed_off_by",
+            "discrepancy_signed_off_at",
+            "discrepancy_comment",
+        ]
+        if obj is not None and obj.discrepancy and obj.discrepancy_signed_off_at is None:
+            residual.append("sign_off")
+        return [
+            (
+                "Visit",
+                {
+                    "description": "Clinical values are recorded on the refill form, which "
+                    "validates units, the reservoir size and the residual check; they are "
+                    "read-only here. Only the notes and a discrepancy sign-off can be edited.",
+                    "fields": ["pump", "refill_date", "recorded_by", "created_at"],
+                },
+            ),
+            (
+                "Drug and dose",
+                {
+                    "fields": [
+                        "drug",
+                        ("concentration", "concentration_unit"),
+                        ("daily_dose", "dose_unit"),
+                        "volume_ml",
+                    ]
+                },
+            ),
+            ("Residual volume check", {"fields": residual}),
+            ("Interrogation and scores", {"fields": ["eri", "pain_score", "ashworth_score"]}),
+            ("Notes", {"fields": ["notes"]}),
+        ]
+
+    @admin.display(description="pump", ordering="pump__serial")
+    def pump_serial(self, obj: Refill) -> str:
+        return obj.pump.serial
+
+    @admin.display(description="patient", ordering="pump__patient__family_name")
+    def patient(self, obj: Refill) -> str:
+        return str(obj.pump.patient)
+
+    @admin.display(description="concentration")
+    def concentration_display(self, obj: Refill) -> str:
+        return with_unit(obj.concentration, obj.concentration_unit)
+
+    @admin.display(description="daily dose")
+    def dose_display(self, obj: Refill) -> str:
+        return with_unit(obj.daily_dose, obj.dose_unit)
+
+    @admin.display(description="discrepancy")
+    def discrepancy_state(self, obj: Refill) -> str:
+        if not obj.discrepancy:
+            return EMPTY
+        return "Signed off" if obj.discrepancy_signed_off_at else "Awaiting sign-off"
+
+    def save_model(self, request: HttpRequest, obj: Refill, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if form.cleaned_data.get("sign_off"):
+            services.sign_off_discrepancy(
+                refill=obj,
+                user=request.user,
+                comment=obj.discrepancy_comment,
+                now=timezone.now(),
+            )
+            obj.refresh_from_db()
+        services.store_schedule(obj.pump)
+
+
+class DoseAdjustmentAdminForm(forms.ModelForm):
+    class Meta:
+        model = DoseAdjustment
+        fields = ["pump", "adjusted_on", "daily_dose", "dose_unit", "notes"]
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
+        pump = cleaned.get("pump") or getattr(self.instance, "pump", None)
+        adjusted_on = cleaned.get("adjusted_on")
+        daily_dose = cleaned.get("daily_dose")
+        if daily_dose is not None and daily_dose < 0:
+            self.add_error("daily_dose", "The daily dose cannot be negative.")
+        if self.instance.pk is None and pump is not None and adjusted_on is not None:
+            # The same rule services.adjust_dose enforces again on save.
+            latest = pump.refills.order_by("-refill_date").first()
+            if latest is None:
+                self.add_error("pump", "Record a refill before changing the dose.")
+            elif not latest.refill_date < adjusted_on <= timezone.localdate():
+                self.add_error(
+                    "adjusted_on",
+                    f"The change must fall after the latest refill ({latest.refill_date}) "
+                    "and not in the future.",
+                )
+        return cleaned
+
+
+@admin.register(DoseAdjustment)
+class DoseAdjustmentAdmin(HistoryReadOnlyAdmin):
+    """Reprogrammings without a refill; each save recomputes the pump's dates."""
+
+    form = DoseAdjustmentAdminForm
+    list_display = ["adjusted_on", "pump_serial", "patient", "dose_display", "recorded_by"]
+    list_select_related = ["pump__patient", "recorded_by"]
+    list_filter = ["adjusted_on", "dose_unit"]
+    search_fields = ["pump__serial", "pump__patient__mrn", "pump__patient__family_name"]
+    autocomplete_fields = ["pump"]
+    show_full_result_count = False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: DoseAdjustment | None = None
+    ) -> Sequence[str]:
+        if obj is None:
+            return []
+        return ["pump", "adjusted_on", "recorded_by"]
+
+    @admin.display(description="pump", ordering="pump__serial")
+    def pump_serial(self, obj: DoseAdjustment) -> str:
+        return obj.pump.serial
+
+    @admin.display(description="patient", ordering="pump__patient__family_name")
+    def patient(self, obj: DoseAdjustment) -> str:
+        return str(obj.pump.patient)
+
+    @admin.display(description="daily dose")
+    def dose_display(self, obj: DoseAdjustment) -> str:
+        return with_unit(obj.daily_dose, obj.dose_unit)
+
+    def save_model(
+        self, request: HttpRequest, obj: DoseAdjustment, form: Any, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            services.store_schedule(obj.pump)
+            return
+        # A new reprogramming goes through the service, which checks it and
+        # recomputes the dates from that day (clinical-rules.md section 3).
+        created = services.adjust_dose(
+            pump=obj.pump,
+            adjusted_on=obj.adjusted_on,
+            daily_dose=obj.daily_dose,
+            dose_unit=obj.dose_unit,
+            today=timezone.localdate(),
+            notes=obj.notes,
+            recorded_by=request.user,
+        )
+        obj.pk = created.pk
+        obj.recorded_by = created.recorded_by
+        obj._state.adding = False

@@ -1,0 +1,259 @@
+"""seed_demo builds a live-looking clinic with every status, and never harms data."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.conf import global_settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from patients.choices import Indication, TrialDecision, TrialOutcome
+from patients.demo import SPASTICITY
+from patients.management.commands.seed_demo import DEMO_PASSWORD
+from patients.models import Appointment, Complication, MriScan, Patient, Trial
+from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from pumps.choices import BatteryStatus, ExplantReason, RefillStatus
+from pumps.models import DoseAdjustment, Pump, PumpModel, Refill, SchedulePolicy
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def seed_output(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """The demo clinic, built once for this module and rolled back after it.
+
+    Each test runs in a savepoint inside this transaction (pytest-django's
+    ``db``), so what a test writes is undone and the clinic stays as seeded.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        out = StringIO()
+        with override_settings(DEBUG=True):
+            call_command("seed_demo", stdout=out)
+        yield out.getvalue()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def lookahead(seed_output: str) -> int:
+    return SchedulePolicy.current().lookahead_days
+
+
+def active_pumps() -> list[Pump]:
+    return list(Pump.objects.active().select_related("model", "patient", "latest_fill__drug"))
+
+
+def snapshot() -> dict[str, object]:
+    """What a refused run must leave exactly as it was."""
+    user_model = get_user_model()
+    return {
+        "patients": list(Patient.objects.order_by("pk").values_list("pk", "mrn", "family_name")),
+        "pumps": list(Pump.objects.order_by("pk").values_list("pk", "serial", "refill_due")),
+        "refills": Refill.objects.count(),
+        "trials": Trial.objects.count(),
+        "history": Patient.history.count() + Refill.history.count(),
+        "passwords": list(user_model.objects.order_by("pk").values_list("username", "password")),
+    }
+
+
+@pytest.mark.parametrize("status", list(RefillStatus))
+def test_every_refill_status_is_shown_today(seed_output, lookahead, status):
+    today = timezone.localdate()
+    assert any(pump.refill_status(today, lookahead) == status for pump in active_pumps())
+
+
+@pytest.mark.parametrize("status", list(BatteryStatus))
+def test_every_battery_status_is_shown_today(seed_output, status):
+    today = timezone.localdate()
+    assert any(pump.battery_status(today) == status for pump in active_pumps())
+
+
+def test_about_sixty_patients_with_active_pumps_and_screening(seed_output):
+    assert 55 <= Patient.objects.count() <= 65
+    assert Pump.objects.active().count() >= 40
+    assert Patient.objects.filter(pumps__isnull=True).exists()
+
+
+def test_urgent_baclofen_is_due_or_overdue(seed_output, lookahead):
+    today = timezone.localdate()
+    urgent = [
+        pump
+        for pump in active_pumps()
+        if pump.latest_fill is not None
+        and pump.latest_fill.drug.urgent_when_due
+        and pump.refill_status(today, lookahead) in (RefillStatus.DUE, RefillStatus.OVERDUE)
+    ]
+    assert {pump.latest_fill.drug.code for pump in urgent} == {"baclofen"}
+
+
+def test_one_residual_discrepancy_awaits_sign_off_and_one_is_signed(seed_output):
+    open_flags = [pump for pump in active_pumps() if pump.has_unsigned_discrepancy]
+    assert len(open_flags) == 1
+    signed = Refill.objects.get(discrepancy=True, discrepancy_signed_off_at__isnull=False)
+    assert signed.discrepancy_signed_off_by.username == "physician"
+    assert signed.discrepancy_comment
+
+
+def test_eri_is_recorded_at_a_refill_and_at_an_interrogation(seed_output):
+    eri_pumps = Pump.objects.active().filter(eri_reported_on__isnull=False)
+    assert eri_pumps.count() == 2
+    assert Refill.objects.filter(eri=True, pump__in=eri_pumps).count() == 1
+
+
+def test_a_pump_replaced_at_battery_end_of_life_and_one_explanted_for_infection(seed_output):
+    old = Pump.objects.get(explant_reason=ExplantReason.BATTERY_END_OF_LIFE)
+    assert old.eri_reported_on is not None
+    new = Pump.objects.active().get(patient=old.patient)
+    assert new.implant_date == old.explant_date
+    assert new.refills.exists()
+    infected = Pump.objects.get(explant_reason=ExplantReason.INFECTION)
+    assert not Pump.objects.active().filter(patient=infected.patient).exists()
+    assert Complication.objects.filter(pump=infected, kind="infection").exists()
+
+
+def test_trials_succeed_fail_await_the_physician_and_lead_to_a_referral(seed_output):
+    trials = list(Trial.objects.all())
+    assert {trial.computed_outcome for trial in trials} == set(TrialOutcome)
+    assert {trial.scale for trial in trials} == {"pain_nrs", "ashworth"}
+    assert {trial.decision for trial in trials} == set(TrialDecision)
+    assert Trial.objects.filter(
+        decision=TrialDecision.CONFIRMED,
+        final_outcome=TrialOutcome.SUCCESS,
+        referred_for_implant=True,
+        patient__status="referred",
+    ).exists()
+    for trial in Trial.objects.filter(decision=TrialDecision.CONFIRMED):
+        assert trial.final_outcome == trial.computed_outcome
+    for trial in Trial.objects.filter(decision=TrialDecision.OVERRIDDEN):
+        assert trial.final_outcome != trial.computed_outcome
+        assert trial.decision_reason
+
+
+def test_the_other_clinical_stories_are_there(seed_output):
+    assert Complication.objects.count() >= 5
+    assert MriScan.objects.filter(pump_checked_on__isnull=True).exists()
+    assert MriScan.objects.filter(pump_checked_on__isnull=False).exists()
+    assert DoseAdjustment.objects.exists()
+    assert Patient.objects.filter(travel_buffer_days__gt=0, pumps__isnull=False).exists()
+    assert any(
+        pump.latest_fill is not None and pump.latest_fill.daily_dose == 0 for pump in active_pumps()
+    )
+    assert Pump.objects.active().filter(model__code="codman_3000").exists()
+    assert Appointment.objects.missed_not_rebooked().exists()
+    assert Appointment.objects.booked().filter(kind="post_mri_check").exists()
+
+
+def test_every_model_and_the_usual_drugs_in_realistic_doses(seed_output):
+    used_models = set(Pump.objects.values_list("model__code", flat=True))
+    assert used_models == set(PumpModel.objects.values_list("code", flat=True))
+    drugs = set(Refill.objects.values_list("drug__code", flat=True))
+    assert {"morphine", "hydromorphone", "baclofen", "ziconotide", "bupivacaine"} <= drugs
+    ranges = {
+        # drug: (concentration range, daily dose range), in the units the seed records
+        "baclofen": ((500, 2000), (100, 800)),
+        "morphine": ((10, 25), (0, 10)),
+        "hydromorphone": ((2, 10), (0.5, 10)),
+        "ziconotide": ((25, 100), (1.2, 10)),
+    }
+    for refill in Refill.objects.select_related("drug"):
+        if refill.drug.code in ranges:
+            (c_low, c_high), (d_low, d_high) = ranges[refill.drug.code]
+            assert Decimal(c_low) <= refill.concentration <= Decimal(c_high), refill
+            assert Decimal(str(d_low)) <= refill.daily_dose <= Decimal(str(d_high)), refill
+        if refill.drug.code == "ziconotide":
+            assert refill.concentration in (Decimal(25), Decimal(100))
+        if refill.drug.code == "baclofen":
+            assert refill.pump.patient.indication in SPASTICITY
+        else:
+            assert refill.pump.patient.indication not in SPASTICITY
+    assert all(
+        trial.patient.indication in SPASTICITY
+        for trial in Trial.objects.filter(drug__code="baclofen")
+    )
+    assert Patient.objects.exclude(indication__in=list(Indication)).count() == 0
+
+
+def test_demo_staff_sign_in_with_the_demo_password_in_their_groups(seed_output, client, settings):
+    # The clinic was seeded with the real hashers, which a fixture swaps out per test.
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
+    user_model = get_user_model()
+    for username, role in (("nurse", NURSE), ("physician", PHYSICIAN), ("admin", ADMINISTRATOR)):
+        user = user_model.objects.get(username=username)
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+        assert client.login(username=username, password=DEMO_PASSWORD)
+        client.logout()
+    admin = user_model.objects.get(username="admin")
+    assert admin.is_staff
+    assert admin.is_superuser
+    nurse = user_model.objects.get(username="nurse")
+    assert nurse.get_full_name() == "Grace Adeyemi"
+    assert not nurse.is_staff
+    physicians = set(
+        Patient.objects.exclude(treating_physician=None).values_list(
+            "treating_physician__username", flat=True
+        )
+    )
+    assert {"physician", "dr_okafor"} <= physicians
+    assert Patient.objects.filter(treating_physician=None).count() == 0
+
+
+def test_the_summary_names_the_logins_and_the_password(seed_output):
+    port = os.environ.get("PORT", "8000")
+    assert (
+        f"Sign in at http://127.0.0.1:{port}/ as nurse, physician or admin "
+        f"with password {DEMO_PASSWORD}"
+    ) in seed_output
+    assert "Refill status today: overdue " in seed_output
+    assert DEMO_PASSWORD == "pump-demo-2026"
+
+
+def test_if_empty_leaves_an_existing_clinic_alone(seed_output, settings):
+    settings.DEBUG = True
+    before = snapshot()
+    out = StringIO()
+    call_command("seed_demo", "--if-empty", stdout=out)
+    assert "leaving the database as it is" in out.getvalue()
+    assert snapshot() == before
+
+
+def test_a_second_run_without_reset_is_refused_and_changes_nothing(seed_output, settings):
+    settings.DEBUG = True
+    before = snapshot()
+    with pytest.raises(CommandError, match="--reset"):
+        call_command("seed_demo", stdout=StringIO())
+    assert snapshot() == before
+
+
+def test_refused_with_debug_off(seed_output, settings):
+    settings.DEBUG = False
+    before = snapshot()
+    with pytest.raises(CommandError, match="DEBUG off"):
+        call_command("seed_demo", "--reset", stdout=StringIO())
+    assert snapshot() == before
+
+
+def test_reset_rebuilds_the_same_clinic_from_the_fixed_seed(seed_output, settings, lookahead):
+    settings.DEBUG = False  # --force is the only way past DEBUG off
+    today = timezone.localdate()
+
+    def clinic() -> tuple[object, ...]:
+        pumps = sorted(
+            (p.serial, p.patient.mrn, p.refill_status(today, lookahead), p.battery_status(today))
+            for p in active_pumps()
+        )
+        names = sorted(Patient.objects.values_list("mrn", "family_name", "given_name"))
+        return pumps, names, Refill.objects.count()
+
+    before = clinic()
+    call_command("seed_demo", "--reset", "--force", stdout=StringIO())
+    assert clinic() == before
+    # No history of the deleted records survives the reset.
+    assert Patient.history.count() == Patient.objects.count()
