@@ -1,0 +1,259 @@
+"""Pages about one patient and the clinic's visits."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from patients import services
+from patients.choices import VisitKind, VisitStatus
+from patients.forms import BookVisitForm
+from patients.models import Appointment, Patient
+from patients.roles import clinical_staff_required, staff_required
+from pumps.models import Pump, Refill, SchedulePolicy
+
+
+@staff_required
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Who the patient is, the current pump and its schedule, and their history."""
+    patient = get_object_or_404(Patient.objects.select_related("treating_physician"), pk=pk)
+    today = timezone.localdate()
+    policy = SchedulePolicy.current()
+    pumps = list(
+        Pump.objects.filter(patient=patient)
+        .select_related("model", "latest_fill__drug")
+        .order_by("explant_date", "-implant_date")
+    )
+    current = next((pump for pump in pumps if pump.is_active), None)
+    refills = (
+        Refill.objects.filter(pump__patient=patient)
+        .select_related("pump", "drug", "recorded_by", "discrepancy_signed_off_by")
+        .order_by("-refill_date", "-pk")
+    )
+    return render(
+        request,
+        "patients/detail.html",
+        {
+            "patient": patient,
+            "today": today,
+            "current": current,
+            "refill_status": current.refill_status(today, policy.lookahead_days)
+            if current
+            else None,
+            "battery_status": current.battery_status(today) if current else None,
+            "pumps": pumps,
+            "refills": refills,
+            "visits": _mark_after_deadline(
+                list(patient.appointments.select_related("pump").order_by("-scheduled_at"))
+            ),
+            "visit_actions": VISIT_ACTIONS,
+            "trials": patient.trials.select_related("drug", "decided_by"),
+            "complications": patient.complications.select_related("pump"),
+            "changes": _recent_changes(patient),
+        },
+    )
+
+
+HISTORY_VERBS = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+def _recent_changes(patient: Patient, limit: int = 30) -> list[dict[str, object]]:
+    """The latest changes to the patient's record and pumps, newest first.
+
+    Consecutive versions are compared in memory: one query per history table,
+    however long the history.
+    """
+    sources = [patient.history.all(), Pump.history.filter(patient_id=patient.pk)]
+    changes: list[dict[str, object]] = []
+    for history in sources:
+        fields = [field.attname for field in history.model.tracked_fields]
+        previous_by_id: dict[int, object] = {}
+        for record in history.select_related("history_user").order_by("history_date", "pk"):
+            previous = previous_by_id.get(record.id)
+            previous_by_id[record.id] = record
+            changed = (
+                [name for name in fields if getattr(previous, name) != getattr(record, name)]
+                if previous is not None
+                else []
+            )
+            changes.append(
+                {
+                    "when": record.history_date,
+                    "who": record.history_user,
+                    "what": f"{record.instance_type._meta.verbose_name} "
+                    f"{HISTORY_VERBS[record.history_type]}",
+                    "fields": ", ".join(
+                        name.replace("_id", "").replace("_", " ") for name in changed
+                    ),
+                }
+            )
+    changes.sort(key=lambda change: change["when"], reverse=True)  # type: ignore[arg-type,return-value]
+    return changes[:limit]
+
+
+@clinical_staff_required
+def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Book a visit for a patient; a refill visit is for the active pump."""
+    patient = get_object_or_404(Patient, pk=pk)
+    pump = Pump.objects.active().filter(patient=patient).select_related("model").first()
+    today = timezone.localdate()
+    if request.method == "POST":
+        form = BookVisitForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.book_visit(
+                    patient=patient,
+                    pump=pump,
+                    kind=data["kind"],
+                    day=data["day"],
+                    at=data["at"],
+                    notes=data["notes"],
+                    booked_by=request.user,
+                    today=today,
+                )
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(
+                    request,
+                    f"{VisitKind(data['kind']).label} booked for {patient.full_name} "
+                    f"on {data['day']:%a %d %b %Y} at {data['at']:%H:%M}.",
+                )
+                return redirect(patient)
+    else:
+        suggested = request.GET.get("day", "")
+        try:
+            day = max(date.fromisoformat(suggested), today) if suggested else today
+        except ValueError:
+            day = today
+        kind = request.GET.get("kind", VisitKind.REFILL)
+        form = BookVisitForm(initial={"day": day, "kind": kind})
+    deadline = pump.refill_deadline if pump else None
+    return render(
+        request,
+        "patients/book_visit.html",
+        {"patient": patient, "pump": pump, "form": form, "deadline": deadline},
+    )
+
+
+@clinical_staff_required
+@require_POST
+def set_visit_status(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = get_object_or_404(Appointment.objects.select_related("patient"), pk=pk)
+    status = request.POST.get("status", "")
+    try:
+        services.set_visit_status(appointment=appointment, status=status)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        label = VisitStatus(status).label.lower()
+        messages.success(request, f"Visit for {appointment.patient.full_name} marked {label}.")
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("patients:appointments_day")
+
+
+def _visits_between(start: date, end: date):  # type: ignore[no-untyped-def]
+    """Visits from ``start`` up to (not including) ``end``, clinic-local days."""
+    return (
+        Appointment.objects.filter(
+            scheduled_at__gte=services.local_datetime(start, time.min),
+            scheduled_at__lt=services.local_datetime(end, time.min),
+        )
+        .exclude(status=VisitStatus.CANCELLED)
+        .select_related("patient", "pump")
+        .order_by("scheduled_at", "pk")
+    )
+
+
+VISIT_ACTIONS = [
+    (VisitStatus.DONE, "Done"),
+    (VisitStatus.MISSED, "Missed"),
+    (VisitStatus.CANCELLED, "Cancel"),
+]
+
+
+def _mark_after_deadline(visits: list[Appointment]) -> list[Appointment]:
+    """Flag booked refill visits that fall after the pump's refill deadline."""
+    for visit in visits:
+        deadline = visit.pump.refill_deadline if visit.pump else None
+        visit.after_deadline = bool(  # type: ignore[attr-defined]
+            visit.kind == VisitKind.REFILL
+            and visit.status == VisitStatus.BOOKED
+            and deadline
+            and timezone.localtime(visit.scheduled_at).date() > deadline
+        )
+    return visits
+
+
+def _day_param(request: HttpRequest, today: date) -> date:
+    try:
+        return date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        return today
+
+
+@staff_required
+def appointments_day(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    day = _day_param(request, today)
+    visits = _mark_after_deadline(list(_visits_between(day, day + timedelta(days=1))))
+    return render(
+        request,
+        "patients/appointments_day.html",
+        {
+            "today": today,
+            "day": day,
+            "previous": day - timedelta(days=1),
+            "next": day + timedelta(days=1),
+            "visits": visits,
+            "visit_actions": VISIT_ACTIONS,
+            "missed": _missed(),
+        },
+    )
+
+
+@staff_required
+def appointments_week(request: HttpRequest) -> HttpResponse:
+    today = timezone.localdate()
+    day = _day_param(request, today)
+    monday = day - timedelta(days=day.weekday())
+    visits = _mark_after_deadline(list(_visits_between(monday, monday + timedelta(days=7))))
+    days = [
+        {
+            "day": monday + timedelta(days=offset),
+            "visits": [
+                visit
+                for visit in visits
+                if timezone.localtime(visit.scheduled_at).date() == monday + timedelta(days=offset)
+            ],
+        }
+        for offset in range(7)
+    ]
+    return render(
+        request,
+        "patients/appointments_week.html",
+        {
+            "today": today,
+            "monday": monday,
+            "days": days,
+            "previous": monday - timedelta(days=7),
+            "next": monday + timedelta(days=7),
+            "missed": _missed(),
+        },
+    )
+
+
+def _missed():  # type: ignore[no-untyped-def]
+    """Missed visits stay on screen until a later visit of the same kind is booked."""
+    return list(Appointment.objects.missed_not_rebooked().select_related("patient", "pump"))

@@ -1,0 +1,239 @@
+"""Pages and endpoints for pumps: the worklist, logging a refill, the due list."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+
+from patients.roles import clinical_staff_required, staff_required
+from pumps import services
+from pumps.due_list import build_due_list
+from pumps.formatting import plain_decimal
+from pumps.forms import RefillForm
+from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
+from pumps.worklist import STATUS_FILTERS, WorklistFilters, status_counts, worklist
+
+WORKLIST_PAGE_SIZE = 25
+
+
+@staff_required
+def due_list_json(request: HttpRequest) -> HttpResponse:
+    """The due list of docs/interfaces.md as JSON; ?as_of=YYYY-MM-DD&flagged=1."""
+    as_of = request.GET.get("as_of", "").strip()
+    if as_of:
+        try:
+            today = date.fromisoformat(as_of)
+        except ValueError:
+            return JsonResponse(
+                {"error": f"as_of: {as_of[:40]!r} is not a date in the form YYYY-MM-DD"},
+                status=400,
+            )
+    else:
+        today = timezone.localdate()
+    flagged = request.GET.get("flagged", "").strip().lower() in {"1", "true", "yes"}
+    return JsonResponse(build_due_list(today=today, flagged_only=flagged), safe=False)
+
+
+@staff_required
+def worklist_page(request: HttpRequest) -> HttpResponse:
+    """The nurse's home page: every active pump that needs action, most urgent first."""
+    today = timezone.localdate()
+    policy = SchedulePolicy.current()
+    filters = WorklistFilters(
+        status=request.GET.get("status", ""),
+        drug=request.GET.get("drug", ""),
+        model=request.GET.get("model", ""),
+        booked=request.GET.get("booked", ""),
+        query=request.GET.get("q", "")[:100],
+    )
+    pumps = worklist(today=today, lookahead_days=policy.lookahead_days, filters=filters)
+    page = Paginator(pumps, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    for pump in page.object_list:
+        booking = pump.next_booking  # type: ignore[attr-defined]
+        pump.booked_after_deadline = bool(  # type: ignore[attr-defined]
+            booking
+            and pump.refill_deadline
+            and timezone.localtime(booking).date() > pump.refill_deadline
+        )
+    counts = status_counts(today=today, lookahead_days=policy.lookahead_days)
+    query_string = request.GET.copy()
+    query_string.pop("page", None)
+    return render(
+        request,
+        "pumps/worklist.html",
+        {
+            "today": today,
+            "page": page,
+            "filters": filters,
+            "status_cards": [
+                (key, label, counts[key]) for key, (label, _) in STATUS_FILTERS.items()
+            ],
+            "status_filters": [(key, label) for key, (label, _) in STATUS_FILTERS.items()],
+            "drugs": Drug.objects.values_list("code", "name"),
+            "models": PumpModel.objects.values_list("code", "manufacturer", "name", "reservoir_ml"),
+            "query_string": query_string.urlencode(),
+        },
+    )
+
+
+def _expected_residual_text(pump: Pump, on: date) -> str | None:
+    check = services.check_residual(
+        pump=pump, refill_date=on, residual_ml=None, policy=SchedulePolicy.current()
+    )
+    if check.expected_ml is None:
+        return None
+    return plain_decimal(services.round_ml(check.expected_ml).quantize(Decimal("0.01")))
+
+
+def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
+    initial: dict[str, object] = {"refill_date": today, "submission_token": uuid.uuid4()}
+    fill = pump.latest_fill
+    if fill is not None:
+        initial.update(
+            drug=fill.drug.code,
+            concentration=plain_decimal(fill.concentration),
+            concentration_unit=fill.concentration_unit,
+            daily_dose=plain_decimal(fill.daily_dose),
+            dose_unit=fill.dose_unit,
+        )
+    return initial
+
+
+@clinical_staff_required
+def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
+    """Log a refill visit. Warnings must be confirmed; a resubmitted form saves once."""
+    pump = get_object_or_404(
+        Pump.objects.active().select_related("patient", "model", "latest_fill__drug"), pk=pk
+    )
+    today = timezone.localdate()
+    expected = _expected_residual_text(pump, today)
+    warnings: list[str] = []
+    if request.method != "POST":
+        form = RefillForm(
+            initial=_initial_from_latest_fill(pump, today), pump=pump, expected_residual=expected
+        )
+    else:
+        form = RefillForm(request.POST, pump=pump, expected_residual=expected)
+        if form.is_valid():
+            token = form.cleaned_data["submission_token"]
+            saved = Refill.objects.filter(submission_token=token).first()
+            if saved is None:
+                warnings = _refusals_then_warnings(form, pump, today)
+                if warnings and not form.errors and not form.confirmed(warnings):
+                    form.ask_for_confirmation(warnings)
+                elif not form.errors:
+                    saved = _save_refill(form, pump, today, request.user)
+            if saved is not None:
+                return redirect("pumps:refill_saved", pk=saved.pk)
+    return render(
+        request,
+        "pumps/log_refill.html",
+        {"pump": pump, "form": form, "warnings": warnings, "expected": expected},
+    )
+
+
+def _refusals_then_warnings(form: RefillForm, pump: Pump, today: date) -> list[str]:
+    """Add the service's refusals to the form; if there are none, return its warnings.
+
+    Refusals come first: a value that cannot be saved needs no confirmation.
+    """
+    data = form.cleaned_data
+    try:
+        services.validate_fill(
+            pump=pump,
+            refill_date=data["refill_date"],
+            concentration=data["concentration"],
+            concentration_unit=data["concentration_unit"],
+            daily_dose=data["daily_dose"],
+            dose_unit=data["dose_unit"],
+            volume_ml=data["volume_ml"],
+            residual_ml=data["residual_ml"],
+            eri=data["eri"],
+            today=today,
+        )
+    except ValidationError as error:
+        _add_service_errors(form, error)
+        return []
+    return services.fill_warnings(
+        pump=pump,
+        refill_date=data["refill_date"],
+        drug=data["drug"],
+        daily_dose=data["daily_dose"],
+        dose_unit=data["dose_unit"],
+        residual_ml=data["residual_ml"],
+    )
+
+
+def _save_refill(form: RefillForm, pump: Pump, today: date, user) -> Refill | None:  # type: ignore[no-untyped-def]
+    """Record the fill; on a refusal the form gets the errors and None is returned."""
+    data = form.cleaned_data
+    token = data["submission_token"]
+    try:
+        return services.record_fill(
+            pump=pump,
+            refill_date=data["refill_date"],
+            drug=data["drug"],
+            concentration=data["concentration"],
+            concentration_unit=data["concentration_unit"],
+            daily_dose=data["daily_dose"],
+            dose_unit=data["dose_unit"],
+            volume_ml=data["volume_ml"],
+            residual_ml=data["residual_ml"],
+            eri=data["eri"],
+            pain_score=data["pain_score"],
+            ashworth_score=data["ashworth_score"],
+            notes=data["notes"],
+            recorded_by=user,
+            submission_token=token,
+            today=today,
+        )
+    except ValidationError as error:
+        # The same form may have been saved by a parallel click a moment ago.
+        saved = Refill.objects.filter(submission_token=token).first()
+        if saved is None:
+            _add_service_errors(form, error)
+        return saved
+    except IntegrityError:
+        # Two submissions of one form at the same instant: the other one saved it.
+        saved = Refill.objects.filter(submission_token=token).first()
+        if saved is None:
+            raise
+        return saved
+
+
+def _add_service_errors(form: RefillForm, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, messages in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
+@staff_required
+def refill_saved(request: HttpRequest, pk: int) -> HttpResponse:
+    """After saving: the new due date, alarm date and which limit set them."""
+    refill = get_object_or_404(
+        Refill.objects.select_related("pump__patient", "pump__model", "drug"), pk=pk
+    )
+    pump = refill.pump
+    today = timezone.localdate()
+    policy = SchedulePolicy.current()
+    return render(
+        request,
+        "pumps/refill_saved.html",
+        {
+            "refill": refill,
+            "pump": pump,
+            "is_latest": pump.latest_fill_id == refill.pk,
+            "refill_status": pump.refill_status(today, policy.lookahead_days),
+            "suggested_day": max(pump.refill_due, today) if pump.refill_due else today,
+        },
+    )
