@@ -104,3 +104,11 @@ class VisitStatus(models.TextChoices):
     DONE = "done", "Done"
     MISSED = "missed", "Missed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+class ReviewStatus(models.TextChoices):
+    """Where a pump stands with its physician reviews (clinical-rules.md section 7)."""
+
+    NOT_DUE = "not_due", "Not due"
+    DUE = "due", "Due"
+    OVERDUE = "overdue", "Overdue"

@@ -767,6 +767,35 @@ class DemoClinic:
         self.routine_patients()
         self.explanted_for_infection()
         self.screening()
+        self.physician_reviews()
+
+    def physician_reviews(self) -> None:
+        """Reviews done (clinical-rules.md section 7), so that only some are due today.
+
+        A first review three weeks after each implant of the last year; a
+        yearly review within the last year for most older pumps, and one more
+        than a year ago for every fifth, whose yearly review is due now.
+        """
+        pumps = Pump.objects.active().select_related("patient").order_by("implant_date", "serial")
+        for index, pump in enumerate(pumps):
+            age = (self.today - pump.implant_date).days
+            if age <= 42:
+                continue  # the first review is still to come (or booked)
+            if age < 365:
+                kind, on = VisitKind.FIRST_REVIEW, pump.implant_date + timedelta(days=21)
+            elif index % 5 == 0:
+                kind, on = VisitKind.PHYSICIAN_REVIEW, self.ago(365 + self.rng.randint(3, 60))
+            else:
+                kind, on = VisitKind.PHYSICIAN_REVIEW, self.ago(self.rng.randint(20, 330))
+            self.visit(
+                pump.patient,
+                kind,
+                on=on,
+                at=time(11, 0),
+                pump=pump,
+                booked_on=on - timedelta(days=14),
+                status=VisitStatus.DONE,
+            )
 
     def urgent_and_overdue(self) -> None:
         # Baclofen two days or so past its deadline: withdrawal risk, the top of the list.

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 
-ViewFunc = Callable[..., HttpResponse]
+ViewFunc = Callable[..., HttpResponseBase]
 
 NURSE = "Nurse"
 PHYSICIAN = "Physician"
@@ -48,7 +48,7 @@ def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
 
     def decorator(view: ViewFunc) -> ViewFunc:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, *roles):
@@ -74,3 +74,16 @@ def roles_context(request: HttpRequest) -> dict[str, Any]:
         "is_administrator": ADMINISTRATOR in roles,
         "is_clinical": bool(roles & {NURSE, PHYSICIAN}),
     }
+
+
+# Decisions and clinical records of the physician's review (issue 4): nurses
+# and administrators may read those pages, only physicians may write.
+physician_required = role_required(PHYSICIAN)
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """The request's user, behind a role check (so never anonymous)."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied("Sign in first.")
+    return user

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pumps import views
+from pumps import board_views, views
 
 app_name = "pumps"
 
@@ -9,4 +9,10 @@ urlpatterns = [
     path("pumps/<int:pk>/refill/", views.log_refill, name="log_refill"),
     path("refills/<int:pk>/saved/", views.refill_saved, name="refill_saved"),
     path("api/due-list/", views.due_list_json, name="due_list_json"),
+    # The physician's review (issue 4).
+    path("board/", board_views.board_page, name="board"),
+    path("board.csv", board_views.board_csv, name="board_csv"),
+    path("refills/<int:pk>/sign-off/", board_views.sign_off, name="sign_off"),
+    path("pumps/<int:pk>/explant/", board_views.explant, name="explant"),
+    path("patients/<int:pk>/implant/", board_views.implant, name="implant"),
 ]

@@ -1,0 +1,23 @@
+"""A patient's timeline page: events in date order and three charts with tables."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from patients.models import Patient
+from patients.roles import staff_required
+from patients.timeline import build_timeline
+from pumps.models import SchedulePolicy
+
+
+@staff_required
+def timeline_page(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=pk)
+    policy = SchedulePolicy.current()
+    timeline = build_timeline(patient, discrepancy_threshold_ml=policy.discrepancy_threshold_ml)
+    return render(
+        request,
+        "patients/timeline.html",
+        {"patient": patient, "timeline": timeline, "charts": timeline.charts},
+    )

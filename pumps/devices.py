@@ -1,0 +1,89 @@
+"""Explants, replacements and first implants, as the physician records them.
+
+A replacement is one transaction: the old pump is explanted and the new one
+implanted (``pumps.services``), so the patient is never without a pump on the
+lists and the new pump's battery window starts from its own implant date
+(clinical-rules.md section 5).
+
+The drug is not carried over to the new pump as a fill: the fill at surgery
+(drug, concentration, volume) is recorded as the new pump's first refill, and
+until then the pump shows as "never filled" on the worklist, so nobody can
+forget it. The refill form is prefilled from the old pump's last fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from patients.choices import PatientStatus
+from patients.models import Patient
+from pumps import services
+from pumps.choices import ExplantReason
+from pumps.models import Pump, PumpModel
+
+
+@dataclass(frozen=True)
+class NewPump:
+    model: PumpModel
+    serial: str
+    implant_date: date
+
+
+def is_replacement(reason: str, replace: bool) -> bool:
+    """A battery at end of life is always replaced; any other reason when ticked."""
+    return reason == ExplantReason.BATTERY_END_OF_LIFE or replace
+
+
+@transaction.atomic
+def record_explant(
+    *, pump: Pump, explant_date: date, reason: str, today: date, new_pump: NewPump | None
+) -> tuple[Pump, Pump | None]:
+    """Explant ``pump``; when ``new_pump`` is given implant it in the same transaction."""
+    errors: dict[str, list[str]] = {}
+    if reason == ExplantReason.BATTERY_END_OF_LIFE and new_pump is None:
+        errors["new_serial"] = ["A battery replacement needs the new pump's details."]
+    if new_pump is not None and new_pump.implant_date < explant_date:
+        errors["new_implant_date"] = ["The new pump cannot go in before the old one came out."]
+    try:
+        old = services.explant_pump(
+            pump=pump, explant_date=explant_date, reason=reason, today=today
+        )
+    except ValidationError as error:
+        for field, messages in error.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+        old = pump
+    if errors:
+        raise ValidationError(errors)
+    if new_pump is None:
+        return old, None
+    return old, _implant(old.patient, new_pump, today)
+
+
+def _implant(patient: Patient, new_pump: NewPump, today: date) -> Pump:
+    """Implant through the service; its refusals are named after the form's new_* fields."""
+    try:
+        return services.implant_pump(
+            patient=patient,
+            model=new_pump.model,
+            serial=new_pump.serial,
+            implant_date=new_pump.implant_date,
+            today=today,
+        )
+    except ValidationError as error:
+        raise ValidationError(
+            {f"new_{field}": messages for field, messages in error.message_dict.items()}
+        ) from None
+
+
+@transaction.atomic
+def record_implant(*, patient: Patient, new_pump: NewPump, today: date) -> Pump:
+    """A referred patient's first pump; the patient's status becomes implanted."""
+    patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    pump = _implant(patient, new_pump, today)
+    patient.status = PatientStatus.IMPLANTED
+    patient.save(update_fields=["status"])
+    return pump
