@@ -57,6 +57,10 @@ def set_visit_status(*, appointment: Appointment, status: str) -> Appointment:
     appointment = Appointment.objects.select_for_update().get(pk=appointment.pk)
     if status not in VisitStatus.values:
         raise ValidationError({"status": "Unknown visit status."})
+    if status == VisitStatus.BOOKED:
+        # Booked to booked would save a change that changes nothing (and a
+        # history row claiming one); a visit is booked only by booking it.
+        raise ValidationError({"status": "A visit can be marked done, missed or cancelled."})
     if appointment.status != VisitStatus.BOOKED:
         raise ValidationError(
             {"status": f"This visit is already {appointment.get_status_display().lower()}."}

@@ -6,7 +6,7 @@ from datetime import date, time, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -158,8 +158,10 @@ def set_visit_status(request: HttpRequest, pk: int) -> HttpResponse:
         label = VisitStatus(status).label.lower()
         messages.success(request, f"Visit for {appointment.patient.full_name} marked {label}.")
     back = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        return redirect(back)
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        # A URL as given, never a view name: redirect("x") would try reverse("x")
+        # and fail with a 500 on any word without a slash or a dot.
+        return HttpResponseRedirect(back)
     return redirect("patients:appointments_day")
 
 
