@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint types install install-dev browser migrate seed clean
+.PHONY: run test lint types install install-dev browser migrate seed clean bench loadtest
 
 $(VENV)/.installed-app: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,21 @@ lint: install-dev
 
 types: install-dev
 	$(VENV)/bin/mypy .
+
+# Benchmarks (docs/benchmarks.md): synthetic registries in their own databases
+# (bench/.data/, or clinic_bench on the PostgreSQL server DATABASE_URL names).
+# The default finishes in a few minutes; SIZE=100000 is the full registry.
+SIZE ?= 10000
+RUNS ?= 20
+bench: install-dev
+	$(PY) -m bench --size $(SIZE) --runs $(RUNS)
+
+# gunicorn in front of PostgreSQL (database clinic_load), simulated staff.
+USERS ?= 50
+DURATION ?= 60
+WORKERS ?= 4
+loadtest: install-dev
+	$(PY) -m bench.loadtest --users $(USERS) --seconds $(DURATION) --workers $(WORKERS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache .ruff_cache .mypy_cache

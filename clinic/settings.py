@@ -147,7 +147,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 # In production WhiteNoise serves the collected files (manage.py collectstatic)
 # under hashed, compressed names with far-future caching; in development the
 # files are read from STATICFILES_DIRS as they change.

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from clinic.health import healthz
+
 urlpatterns = [
     path(
         "accounts/login/",
@@ -11,6 +13,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", healthz, name="healthz"),  # no sign-in, no database (clinic/health.py)
     path("admin/", admin.site.urls),
     path("patients/", include("patients.urls")),
     path("", include("pumps.urls")),

@@ -29,24 +29,29 @@ given only when two files are imported. A problem with the file as a whole
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
+from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from patients.choices import Indication, PatientStatus
-from patients.models import Patient
-from pumps import schedule, services
+from patients.choices import Indication, PatientStatus, VisitKind
+from patients.models import Appointment, Patient
+from patients.services import close_refill_visit
+from pumps import bulk, schedule, services
 from pumps.choices import ConcentrationUnit, DoseUnit, ExplantReason
 from pumps.formatting import plain_decimal
 from pumps.models import DoseAdjustment, Drug, Pump, PumpModel, Refill, SchedulePolicy
@@ -75,8 +80,22 @@ REFILL_REQUIRED = (
 REFILL_OPTIONAL = ("residual_ml", "eri")
 PATIENT_FIELDS = ("family_name", "given_name", "birth_date", "indication")
 
+# Unicode categories escaped in problem messages: controls and line/paragraph separators.
+CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+
 # Files with more data rows than this report their progress while writing.
 PROGRESS_ABOVE_ROWS = 1000
+# New patients and pumps are written this many at a time (bulk inserts).
+WRITE_BATCH = 500
+# The stored schedule columns (services.compute_schedule's keys).
+SCHEDULE_FIELDS = (
+    "refill_alarm",
+    "refill_deadline",
+    "refill_due",
+    "refill_limited_by",
+    "battery_window_opens",
+    "battery_window_closes",
+)
 
 # Strict forms: date.fromisoformat also takes 20260101 and 2026-W01-1, and
 # Decimal also takes 1e3, 1_000, NaN and non-ASCII digits.
@@ -107,9 +126,25 @@ class Problem:
 
     def __str__(self) -> str:
         if self.line is None:
-            return f"{self.file}: {self.message}"
+            return f"{self.file}: {printable(self.message)}"
         where = f"{self.file}:{self.line}" if self.file else str(self.line)
-        return f"{where}: {self.column}: {self.message}"
+        return f"{where}: {self.column}: {printable(self.message)}"
+
+
+def printable(text: str) -> str:
+    """Control characters and line breaks escaped: a problem naming a cell such
+    as "Ann<newline>Marie" stays one line, and a cell cannot send escape codes
+    to the terminal. isprintable() is fast and False for every such character,
+    so the character-by-character look runs only for the rare message it flags.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(char) in CONTROL_CATEGORIES
+        else char
+        for char in text
+    )
 
 
 class ImportRefused(Exception):
@@ -1222,10 +1257,17 @@ def apply_plan(plan: Plan, *, today: date, progress: Callable[[str], None] | Non
         with transaction.atomic():
             policy = SchedulePolicy.current()
             patients = _write_patients(plan.patients)
-            for pump_plan in plan.pumps:
-                _write_pump(pump_plan, patients, plan=plan, policy=policy, today=today)
-                pumps_progress.advance(1 if pump_plan.facts.line is not None else 0)
-                refills_progress.advance(len(pump_plan.new_refills) + pump_plan.unchanged_refills)
+            for chunk in _chunks_of_new_pumps(plan.pumps):
+                if chunk[0].facts.existing is None:
+                    _write_new_pumps(chunk, patients, policy=policy)
+                else:
+                    (pump_plan,) = chunk
+                    _write_pump(pump_plan, patients, plan=plan, policy=policy, today=today)
+                for pump_plan in chunk:
+                    pumps_progress.advance(1 if pump_plan.facts.line is not None else 0)
+                    refills_progress.advance(
+                        len(pump_plan.new_refills) + pump_plan.unchanged_refills
+                    )
     except IntegrityError as error:
         # Someone recorded the same mrn, serial or refill between the check and
         # the write; the transaction rolled back, and a second run will match it.
@@ -1238,18 +1280,95 @@ def apply_plan(plan: Plan, *, today: date, progress: Callable[[str], None] | Non
 
 def _write_patients(plans: Sequence[PatientPlan]) -> dict[str, Patient]:
     patients: dict[str, Patient] = {}
+    new: list[Patient] = []
     for plan in plans:
         patient = plan.existing
         if patient is None:
             status = PatientStatus.IMPLANTED if plan.has_active_pump else PatientStatus.DISCHARGED
-            patient = Patient.objects.create(mrn=plan.mrn, status=status, **plan.values)
+            patient = Patient(mrn=plan.mrn, status=status, **plan.values)
+            new.append(patient)
         elif plan.changed:
             # Only a changed patient is saved, so a re-import adds no history rows.
             for name in plan.changed:
                 setattr(patient, name, plan.values[name])
             patient.save(update_fields=plan.changed)
         patients[plan.mrn] = patient
+    # Inserted together, with their history rows, not one at a time.
+    bulk.insert_with_history(new, Patient, now=timezone.now(), key=("mrn",))
     return patients
+
+
+def _chunks_of_new_pumps(plans: Sequence[PumpPlan]) -> Iterator[list[PumpPlan]]:
+    """Runs of up to WRITE_BATCH new pumps, and each recorded pump alone, in write order."""
+    run: list[PumpPlan] = []
+    for plan in plans:
+        if plan.facts.existing is None:
+            run.append(plan)
+            if len(run) == WRITE_BATCH:
+                yield run
+                run = []
+            continue
+        if run:
+            yield run
+            run = []
+        yield [plan]
+    if run:
+        yield run
+
+
+def _write_new_pumps(
+    plans: Sequence[PumpPlan], patients: Mapping[str, Patient], *, policy: SchedulePolicy
+) -> None:
+    """Create new pumps with their refills and stored schedules, a batch at a time.
+
+    Not services.implant_pump, record_fill and explant_pump, pump by pump: the
+    checks above held each row to their rules (serial unique, implant and
+    fills not in the future nor outside the pump's life, fills in date order
+    and within the reservoir, one active pump per patient, an explant with its
+    reason), and a pump created in this transaction has no other refills, dose
+    changes or booked visits. So each fill's predecessor is the previous fill
+    here, its flag comes from the functions services.check_residual uses, and
+    the schedule from services.compute_schedule on the latest fill, as
+    services.store_schedule computes it (tests/pumps/test_import_clinic.py
+    compares the two paths). Each pump gets one history record, of its final
+    state.
+    """
+    pumps: list[Pump] = []
+    for plan in plans:
+        facts = plan.facts
+        pumps.append(
+            Pump(
+                patient=patients[facts.mrn],
+                model=facts.model,
+                serial=facts.serial,
+                implant_date=facts.implant_date,
+                alarm_ml_override=facts.alarm_ml,
+                explant_date=facts.explant_date,
+                explant_reason=facts.explant_reason if facts.explant_date else "",
+            )
+        )
+    now = timezone.now()
+    bulk.insert(pumps, Pump, now=now, key=("serial",))  # ids, for the refills
+    fills_of = [
+        _refills_of_new_pump(pump, [row.fill() for row in plan.new_refills], policy=policy)
+        for pump, plan in zip(pumps, plans, strict=True)
+    ]
+    refills = [refill for pump_refills in fills_of for refill in pump_refills]
+    bulk.insert_with_history(refills, Refill, now=now, key=("pump_id", "refill_date"))
+    for pump, pump_refills in zip(pumps, fills_of, strict=True):
+        eri_dates = [refill.refill_date for refill in pump_refills if refill.eri]
+        # Section 5: the first day the indicator was seen.
+        pump.eri_reported_on = min(eri_dates) if eri_dates else None
+        latest = pump_refills[-1] if pump_refills else None
+        is_first = len(pump_refills) == 1
+        fill = services.fill_facts(latest, is_first_fill=is_first) if latest else None
+        values = services.compute_schedule(pump=pump, fill=fill, rate_changes=(), policy=policy)
+        pump.latest_fill = latest
+        for name, value in values.items():
+            setattr(pump, name, value)
+    bulk.update(pumps, Pump, ["latest_fill", "eri_reported_on", *SCHEDULE_FIELDS])
+    # The pump's one history record is of its final state, with its schedule.
+    bulk.insert_history(pumps, Pump, now=now)
 
 
 def _write_pump(
@@ -1260,72 +1379,76 @@ def _write_pump(
     policy: SchedulePolicy,
     today: date,
 ) -> None:
-    """Implant or update one pump, record its new refills, then its explant."""
+    """Update a recorded pump, record its new refills, then its explant (new pumps:
+    _write_new_pumps)."""
     facts = pump_plan.facts
     fills = [(row.line, row.fill()) for row in pump_plan.new_refills]
     pump = facts.existing
-    if pump is None:
-        # Not services.implant_pump: the checks above held the row to its rules
-        # (serial unique, implant not in the future, alarm below the reservoir,
-        # one active pump per patient), and its own store_schedule would be
-        # repeated after the fills, at a cost of seconds per thousand pumps.
-        pump = Pump.objects.create(
-            patient=patients[facts.mrn],
-            model=facts.model,
-            serial=facts.serial,
-            implant_date=facts.implant_date,
-            alarm_ml_override=facts.alarm_ml,
+    assert pump is not None
+    if "alarm_ml_override" in pump_plan.changed:
+        pump = Pump.objects.select_for_update().get(pk=pump.pk)
+        pump.alarm_ml_override = facts.alarm_ml
+        pump.save(update_fields=["alarm_ml_override"])
+        if not fills:
+            # The alarm volume moves the alarm date: store the schedule again.
+            services.recompute_schedules([pump])
+    if fills:
+        assert plan.refills_source is not None
+        _record_fills_of_recorded_pump(
+            pump, fills, source=plan.refills_source, policy=policy, today=today
         )
-        _record_fills_of_new_pump(pump, [fill for _, fill in fills], policy=policy)
-    else:
-        if "alarm_ml_override" in pump_plan.changed:
-            pump = Pump.objects.select_for_update().get(pk=pump.pk)
-            pump.alarm_ml_override = facts.alarm_ml
-            pump.save(update_fields=["alarm_ml_override"])
-            if not fills:
-                # The alarm volume moves the alarm date: store the schedule again.
-                services.recompute_schedules([pump])
-        for line, fill in fills:
-            assert plan.refills_source is not None
-            _record_fill(pump, fill, row=RowRef(plan.refills_source, line), today=today)
-    explant_is_new = facts.existing is None or bool(
-        {"explant_date", "explant_reason"} & set(pump_plan.changed)
-    )
+    explant_is_new = bool({"explant_date", "explant_reason"} & set(pump_plan.changed))
     if facts.explant_date is not None and explant_is_new:
         assert facts.line is not None, "only a pumps file row changes an explant"
         # After its refills: services.record_fill refuses an explanted pump.
         _write_explant(pump, facts, row=RowRef(plan.pumps_source, facts.line), today=today)
 
 
-def _record_fill(pump: Pump, fill: Fill, *, row: RowRef, today: date) -> None:
-    """Record a refill of a recorded pump through the service, with all it does."""
-    # record_fill validates again under the pump's lock, computes the expected
-    # residual and its flag from the previous fill (section 4), closes the
-    # booked visit and stores the schedule.
-    _service(row, services.record_fill, pump=pump, today=today, **fill.as_kwargs())
-    if fill.eri:
-        # record_fill keeps an ERI date already recorded; record_eri keeps the earliest.
-        _service(
-            row, services.record_eri, pump=pump, seen_on=fill.refill_date, today=today, column="eri"
-        )
+def _record_fills_of_recorded_pump(
+    pump: Pump,
+    fills: Sequence[tuple[int, Fill]],
+    *,
+    source: Source,
+    policy: SchedulePolicy,
+    today: date,
+) -> None:
+    """Record new refills of a recorded pump in one batch, as services.record_fill would.
 
-
-def _record_fills_of_new_pump(pump: Pump, fills: Sequence[Fill], *, policy: SchedulePolicy) -> None:
-    """Record the refills of a pump this import just created, then store its schedule.
-
-    services.record_fill costs a dozen queries a refill (about 14 s for 1,000).
-    A pump created moments ago has no other refills, dose changes or booked
-    visits, so each fill's predecessor is simply the previous fill here, and
-    the flags come from the same functions services.check_residual uses.
-    tests/pumps/test_import_clinic.py compares the two paths on the same fills.
+    record_fill costs a dozen queries a refill (about 12 s per 1,000) and stores
+    the schedule after each. Here, under one lock of the pump: each fill is
+    validated by the service (the authority, as in record_fill); its expected
+    residual and flag come from the same functions services.check_residual
+    uses, from the previous fill (the recorded latest one, then the previous
+    fill of the batch) and the dose changes between them; the fills a booked
+    visit waits for close it, in order; the first ERI seen dates the pump as
+    record_fill and record_eri do; and the schedule is stored once, from the
+    final state. The checks already put every fill after the recorded refills
+    and dose changes, in date order. tests/pumps/test_import_batch.py compares
+    the result with record_fill's, refill by refill.
     """
+    locked = Pump.objects.select_for_update().select_related("model", "patient").get(pk=pump.pk)
+    previous = (
+        Refill.objects.filter(pump=locked).select_related("drug").order_by("-refill_date").first()
+    )
+    adjustments = list(
+        DoseAdjustment.objects.filter(
+            pump=locked,
+            adjusted_on__gt=previous.refill_date if previous is not None else date.min,
+        )
+    )
     refills: list[Refill] = []
-    previous: Refill | None = None
-    for fill in fills:
-        refill = Refill(pump=pump, **fill.as_kwargs())
+    for line, fill in fills:
+        kwargs = fill.as_kwargs()
+        kwargs.pop("drug")
+        _service(RowRef(source, line), services.validate_fill, pump=locked, today=today, **kwargs)
+        refill = Refill(pump=locked, **fill.as_kwargs())
         if previous is not None:
-            # Section 4: expected = V_prev - R_prev x days, flagged beyond the threshold.
-            expected = services.expected_residual(previous, fill.refill_date, [])
+            between = [
+                adjustment
+                for adjustment in adjustments
+                if previous.refill_date < adjustment.adjusted_on <= fill.refill_date
+            ]
+            expected = services.expected_residual(previous, fill.refill_date, between)
             refill.expected_residual_ml = services.round_ml(expected)
             refill.discrepancy = fill.residual_ml is not None and schedule.is_discrepancy(
                 actual_ml=fill.residual_ml,
@@ -1334,15 +1457,60 @@ def _record_fills_of_new_pump(pump: Pump, fills: Sequence[Fill], *, policy: Sche
             )
         refills.append(refill)
         previous = refill
-    if refills:
-        bulk_create_with_history(refills, Refill)
-    eri_dates = [fill.refill_date for fill in fills if fill.eri]
-    if eri_dates:
+    bulk_create_with_history(refills, Refill)
+    if Appointment.objects.booked().filter(pump=locked, kind=VisitKind.REFILL).exists():
+        for _, fill in fills:
+            close_refill_visit(pump_id=locked.pk, refill_date=fill.refill_date)
+    eri_dates = [fill.refill_date for _, fill in fills if fill.eri]
+    if eri_dates and (locked.eri_reported_on is None or min(eri_dates) < locked.eri_reported_on):
         # Section 5: the first day the indicator was seen.
-        pump.eri_reported_on = min(eri_dates)
-        pump.save(update_fields=["eri_reported_on"])
-    # No row lock needed: no other transaction can see a row created in this one.
-    services.store_schedule(pump, policy=policy)
+        locked.eri_reported_on = min(eri_dates)
+        locked.save(update_fields=["eri_reported_on"])
+    services.store_schedule(locked, policy=policy)
+
+
+@functools.lru_cache(maxsize=4096)
+def _daily_volume_of(dose: Decimal, dose_unit: str, concentration: Decimal, unit: str) -> Fraction:
+    return schedule.daily_volume_ml(
+        daily_dose=dose, dose_unit=dose_unit, concentration=concentration, concentration_unit=unit
+    )
+
+
+def _daily_volume(refill: Refill) -> Fraction:
+    """Refill.daily_volume_ml, cached: a pump keeps its dose for many fills."""
+    return _daily_volume_of(
+        refill.daily_dose, refill.dose_unit, refill.concentration, refill.concentration_unit
+    )
+
+
+def _refills_of_new_pump(
+    pump: Pump, fills: Sequence[Fill], *, policy: SchedulePolicy
+) -> list[Refill]:
+    """The refills of a pump this import creates, with expected residuals and flags."""
+    refills: list[Refill] = []
+    previous: Refill | None = None
+    for fill in fills:
+        refill = Refill(pump=pump, **fill.as_kwargs())
+        if previous is not None:
+            # Section 4: expected = V_prev - R_prev x days, flagged beyond the
+            # threshold; services.expected_residual without dose changes, with
+            # the daily volume worked out once per dose and concentration.
+            expected = schedule.volume_on(
+                fill_date=previous.refill_date,
+                volume_ml=previous.volume_ml,
+                daily_volume=_daily_volume(previous),
+                on=fill.refill_date,
+                rate_changes=[],
+            )
+            refill.expected_residual_ml = services.round_ml(expected)
+            refill.discrepancy = fill.residual_ml is not None and schedule.is_discrepancy(
+                actual_ml=fill.residual_ml,
+                expected_ml=expected,
+                threshold_ml=policy.discrepancy_threshold_ml,
+            )
+        refills.append(refill)
+        previous = refill
+    return refills
 
 
 def _write_explant(pump: Pump, facts: PumpFacts, *, row: RowRef, today: date) -> None:

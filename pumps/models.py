@@ -312,6 +312,18 @@ class Pump(models.Model):
                 name="active_pump_battery_opens",
                 condition=Q(explant_date__isnull=True),
             ),
+            # The worklist counts pumps by these ranges from the index alone
+            # (pumps/worklist.py, range_count_querysets).
+            models.Index(
+                fields=["battery_window_opens", "refill_due"],
+                name="active_pump_opens_due",
+                condition=Q(explant_date__isnull=True),
+            ),
+            models.Index(
+                fields=["eri_reported_on", "battery_window_opens", "refill_due"],
+                name="active_pump_eri",
+                condition=Q(explant_date__isnull=True, eri_reported_on__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -423,6 +435,14 @@ class Refill(models.Model):
 
     class Meta:
         ordering = ["-refill_date", "-pk"]
+        indexes = [
+            # Few refills carry an open residual flag: the worklist counts them.
+            models.Index(
+                fields=["pump"],
+                name="refill_open_discrepancy",
+                condition=Q(discrepancy=True, discrepancy_signed_off_at__isnull=True),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["pump", "refill_date"], name="one_refill_per_pump_day"),
             models.CheckConstraint(name="concentration_positive", condition=Q(concentration__gt=0)),

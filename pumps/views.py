@@ -19,7 +19,7 @@ from pumps.due_list import build_due_list
 from pumps.formatting import plain_decimal
 from pumps.forms import RefillForm
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
-from pumps.worklist import STATUS_FILTERS, WorklistFilters, status_counts, worklist
+from pumps.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters, worklist
 
 WORKLIST_PAGE_SIZE = 25
 
@@ -54,7 +54,12 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
         booked=request.GET.get("booked", ""),
         query=request.GET.get("q", "")[:100],
     )
-    pumps = worklist(today=today, lookahead_days=policy.lookahead_days, filters=filters)
+    pumps = RankedWorklist(
+        worklist(today=today, lookahead_days=policy.lookahead_days, filters=filters),
+        today=today,
+        lookahead_days=policy.lookahead_days,
+        filters=filters,
+    )
     page = Paginator(pumps, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
     for pump in page.object_list:
         booking = pump.next_booking  # type: ignore[attr-defined]
@@ -63,7 +68,7 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
             and pump.refill_deadline
             and timezone.localtime(booking).date() > pump.refill_deadline
         )
-    counts = status_counts(today=today, lookahead_days=policy.lookahead_days)
+    counts = pumps.status_counts()  # read with the page's counts, in the same query
     query_string = request.GET.copy()
     query_string.pop("page", None)
     return render(
@@ -96,6 +101,15 @@ def _expected_residual_text(pump: Pump, on: date) -> str | None:
 def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
     initial: dict[str, object] = {"refill_date": today, "submission_token": uuid.uuid4()}
     fill = pump.latest_fill
+    if fill is None:
+        # A replacement pump's first fill usually continues the old pump's drug
+        # and dose: offer them, for the nurse to check (the volume stays empty).
+        fill = (
+            Refill.objects.filter(pump__patient_id=pump.patient_id)
+            .select_related("drug")
+            .order_by("-refill_date", "-pk")
+            .first()
+        )
     if fill is not None:
         initial.update(
             drug=fill.drug.code,

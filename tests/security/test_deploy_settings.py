@@ -80,3 +80,20 @@ def test_production_refuses_to_start_without_a_secret_key() -> None:
     result = run_manage("check", **env)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_collectstatic_serves_every_vendored_asset(tmp_path: Path) -> None:
+    """The manifest storage refuses a file that names a missing one (a source map):
+    production must collect every asset the pages use, with no CDN to fall back on."""
+    static_root = tmp_path / "static"
+    result = run_manage(
+        "collectstatic", "--noinput", "-v", "0", STATIC_ROOT=str(static_root), **PRODUCTION
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = (static_root / "staticfiles.json").read_text()
+    for asset in (
+        "vendor/bootstrap-5.3.9/bootstrap.min.css",
+        "vendor/chartjs-4.6.1/chart.umd.min.js",
+        "js/timeline-charts.js",
+    ):
+        assert f'"{asset}"' in manifest
