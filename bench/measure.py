@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from bench.registry import staff_user
 from pumps.models import Pump, SchedulePolicy
-from pumps.worklist import RankedWorklist, WorklistFilters, worklist
+from pumps.worklist import RankedWorklist, WorklistFilters
 
 WARM_UP = 2
 
@@ -91,8 +91,7 @@ def _worklist() -> RankedWorklist:
     today = timezone.localdate()
     lookahead = SchedulePolicy.current().lookahead_days
     filters = WorklistFilters()
-    pumps = worklist(today=today, lookahead_days=lookahead, filters=filters)
-    return RankedWorklist(pumps, today=today, lookahead_days=lookahead, filters=filters)
+    return RankedWorklist(today=today, lookahead_days=lookahead, filters=filters)
 
 
 def _captured_sql(action: Callable[[], object]) -> list[str]:

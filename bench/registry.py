@@ -5,7 +5,7 @@ then point at its latest fill in the same pass (the foreign keys are checked
 at commit), and each batch is a handful of bulk inserts. The stored schedule
 columns and each refill's expected residual and flag come from the app's own
 rules (``services.compute_schedule``, ``services.expected_residual``,
-``schedule.is_discrepancy``), so they are what the app would have stored;
+``services.set_residual_check``), so they are what the app would have stored;
 tests/bench checks that on a sample.
 """
 
@@ -28,7 +28,7 @@ from bench.synthetic import PumpSpec
 from patients.choices import PatientStatus, VisitKind, VisitStatus
 from patients.models import Appointment, Patient
 from patients.roles import NURSE
-from pumps import bulk, schedule, services
+from pumps import bulk, services
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
 
 BATCH_PUMPS = 1000
@@ -173,11 +173,8 @@ def _pump(
         if previous is not None:
             # Section 4, as services.check_residual computes it (no dose changes here).
             expected = services.expected_residual(previous, fill.refill_date, [])
-            refill.expected_residual_ml = services.round_ml(expected)
-            refill.discrepancy = fill.residual_ml is not None and schedule.is_discrepancy(
-                actual_ml=fill.residual_ml,
-                expected_ml=expected,
-                threshold_ml=policy.discrepancy_threshold_ml,
+            services.set_residual_check(
+                refill, expected, threshold_ml=policy.discrepancy_threshold_ml
             )
         refills.append(refill)
         previous = refill

@@ -1449,11 +1449,8 @@ def _record_fills_of_recorded_pump(
                 if previous.refill_date < adjustment.adjusted_on <= fill.refill_date
             ]
             expected = services.expected_residual(previous, fill.refill_date, between)
-            refill.expected_residual_ml = services.round_ml(expected)
-            refill.discrepancy = fill.residual_ml is not None and schedule.is_discrepancy(
-                actual_ml=fill.residual_ml,
-                expected_ml=expected,
-                threshold_ml=policy.discrepancy_threshold_ml,
+            services.set_residual_check(
+                refill, expected, threshold_ml=policy.discrepancy_threshold_ml
             )
         refills.append(refill)
         previous = refill
@@ -1502,11 +1499,8 @@ def _refills_of_new_pump(
                 on=fill.refill_date,
                 rate_changes=[],
             )
-            refill.expected_residual_ml = services.round_ml(expected)
-            refill.discrepancy = fill.residual_ml is not None and schedule.is_discrepancy(
-                actual_ml=fill.residual_ml,
-                expected_ml=expected,
-                threshold_ml=policy.discrepancy_threshold_ml,
+            services.set_residual_check(
+                refill, expected, threshold_ml=policy.discrepancy_threshold_ml
             )
         refills.append(refill)
         previous = refill

@@ -186,6 +186,23 @@ def round_ml(volume: Fraction) -> Decimal:
     return exact.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
 
 
+def residual_flagged(
+    residual_ml: Decimal | None, expected_ml: Fraction, *, threshold_ml: Decimal
+) -> bool:
+    """Section 4's flag; a residual nobody measured is never flagged."""
+    return residual_ml is not None and schedule.is_discrepancy(
+        actual_ml=residual_ml, expected_ml=expected_ml, threshold_ml=threshold_ml
+    )
+
+
+def set_residual_check(refill: Refill, expected_ml: Fraction, *, threshold_ml: Decimal) -> None:
+    """Store the expected residual and its flag on a refill about to be written in bulk."""
+    refill.expected_residual_ml = round_ml(expected_ml)
+    refill.discrepancy = residual_flagged(
+        refill.residual_ml, expected_ml, threshold_ml=threshold_ml
+    )
+
+
 @dataclass(frozen=True)
 class ResidualCheck:
     expected_ml: Fraction | None
@@ -208,9 +225,7 @@ def check_residual(
         pump=pump, adjusted_on__gt=previous.refill_date, adjusted_on__lte=refill_date
     )
     expected = expected_residual(previous, refill_date, adjustments)
-    flagged = residual_ml is not None and schedule.is_discrepancy(
-        actual_ml=residual_ml, expected_ml=expected, threshold_ml=policy.discrepancy_threshold_ml
-    )
+    flagged = residual_flagged(residual_ml, expected, threshold_ml=policy.discrepancy_threshold_ml)
     return ResidualCheck(expected_ml=expected, discrepancy=flagged)
 
 

@@ -19,7 +19,7 @@ from pumps.due_list import build_due_list
 from pumps.formatting import plain_decimal
 from pumps.forms import RefillForm
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
-from pumps.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters, worklist
+from pumps.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters
 
 WORKLIST_PAGE_SIZE = 25
 
@@ -54,12 +54,7 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
         booked=request.GET.get("booked", ""),
         query=request.GET.get("q", "")[:100],
     )
-    pumps = RankedWorklist(
-        worklist(today=today, lookahead_days=policy.lookahead_days, filters=filters),
-        today=today,
-        lookahead_days=policy.lookahead_days,
-        filters=filters,
-    )
+    pumps = RankedWorklist(today=today, lookahead_days=policy.lookahead_days, filters=filters)
     page = Paginator(pumps, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
     for pump in page.object_list:
         booking = pump.next_booking  # type: ignore[attr-defined]

@@ -230,10 +230,9 @@ def cards_from(counts: dict[str, int]) -> dict[str, int]:
 class RankedWorklist:
     """The worklist as Paginator reads it: ``count()`` and slices, rank by rank."""
 
-    def __init__(
-        self, pumps: PumpQuerySet, *, today: date, lookahead_days: int, filters: WorklistFilters
-    ) -> None:
-        self.pumps = pumps
+    def __init__(self, *, today: date, lookahead_days: int, filters: WorklistFilters) -> None:
+        # The single CASE-ordered query: the rows' shape, and the reference order.
+        self.pumps = worklist(today=today, lookahead_days=lookahead_days, filters=filters)
         self.filtered = filters != WorklistFilters()
         self.today = today
         self.lookahead_days = lookahead_days

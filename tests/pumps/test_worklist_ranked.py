@@ -41,21 +41,14 @@ def registry():
 def test_every_page_matches_the_single_ordered_query(registry, filters, per_page):
     pumps = worklist(today=TODAY, lookahead_days=14, filters=filters)
     expected = [pump.serial for pump in pumps]
-    ranked = Paginator(
-        RankedWorklist(pumps, today=TODAY, lookahead_days=14, filters=filters), per_page
-    )
+    ranked = Paginator(RankedWorklist(today=TODAY, lookahead_days=14, filters=filters), per_page)
     got = [pump.serial for number in ranked.page_range for pump in ranked.page(number).object_list]
     assert got == expected
     assert ranked.count == len(expected)
 
 
 def test_counts_read_by_index_ranges_match_the_cards(registry):
-    ranked = RankedWorklist(
-        worklist(today=TODAY, lookahead_days=14, filters=WorklistFilters()),
-        today=TODAY,
-        lookahead_days=14,
-        filters=WorklistFilters(),
-    )
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
     # The plain aggregate over every active pump, without the index ranges.
     annotated = Pump.objects.active().with_statuses(TODAY, 14)
     reference = annotated.aggregate(
@@ -68,7 +61,7 @@ def test_counts_read_by_index_ranges_match_the_cards(registry):
 
 def test_a_pump_that_leaves_the_list_between_two_statements_is_left_out(registry, monkeypatch):
     pumps = worklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
-    ranked = RankedWorklist(pumps, today=TODAY, lookahead_days=14, filters=WorklistFilters())
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
     first, second = list(pumps[:2])
     gone = Pump.objects.active().exclude(pk__in=[p.pk for p in pumps]).first()
     assert gone is not None  # a pump with nothing to do, e.g. just refilled by a colleague
