@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, overload
 
 from django.db import connection, models
@@ -233,6 +234,7 @@ class RankedWorklist:
     def __init__(self, *, today: date, lookahead_days: int, filters: WorklistFilters) -> None:
         # The single CASE-ordered query: the rows' shape, and the reference order.
         self.pumps = worklist(today=today, lookahead_days=lookahead_days, filters=filters)
+        self.filters = filters
         self.filtered = filters != WorklistFilters()
         self.today = today
         self.lookahead_days = lookahead_days
@@ -284,10 +286,49 @@ class RankedWorklist:
         # left out of this page rather than shown with a stale rank.
         return [rows[pk] for pk in ids if pk in rows]
 
-    def _branch(self, rank: int, rows: int) -> tuple[str, list[Any]]:
-        condition, order = self.ranges[rank]
+    def _page_ids(self, offset: int, limit: int) -> list[int]:
+        """The ids of rows offset to offset + limit: one UNION ALL of the ranks."""
+        if limit <= 0:
+            return []
+        ranks = tuple(range(len(self.ranges)))
+        # Overdue pumps (rank 0) are counted exactly by their index: a page
+        # among them reads that rank only, and a page past them skips it.
+        overdue = None if self.filtered else self.counts()["deadline_passed"]
+        if overdue is not None and offset + limit <= overdue:
+            ranks = (0,)
+        elif overdue is not None and offset >= overdue:
+            ranks, offset = ranks[1:], offset - overdue
+        sql, params = ranked_ids_statement(
+            self.today, self.lookahead_days, self.filters, ranks, offset + limit
+        )
+        # Each branch is in order; the outer ORDER BY makes the concatenation so.
+        sql = f"{sql} ORDER BY 2, 3, 4 LIMIT {int(limit)} OFFSET {int(offset)}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [row[0] for row in cursor.fetchall()]
+
+
+# Compiling the seven branches (each inlines the status CASE expressions) took
+# 32 ms of a 65 ms page. The statement depends on its arguments alone, and the
+# same few (today's first pages) are asked for all day, so each process
+# compiles them once. Dates, ints and the frozen filters are hashable.
+@lru_cache(maxsize=256)
+def ranked_ids_statement(
+    today: date,
+    lookahead_days: int,
+    filters: WorklistFilters,
+    ranks: tuple[int, ...],
+    rows: int,
+) -> tuple[str, tuple[Any, ...]]:
+    """UNION ALL of the first ``rows`` (id, rank, date, serial) of each rank, unordered."""
+    pumps = worklist(today=today, lookahead_days=lookahead_days, filters=filters)
+    ranges = rank_ranges(today, lookahead_days)
+    parts: list[str] = []
+    params: list[Any] = []
+    for rank in ranks:
+        condition, order = ranges[rank]
         branch = (
-            self.pumps.filter(condition, due_rank=rank)  # type: ignore[misc]
+            pumps.filter(condition, due_rank=rank)  # type: ignore[misc]
             .annotate(
                 page_rank=Value(rank),
                 page_date=F(order[0] if len(order) > 1 else "refill_deadline"),
@@ -295,34 +336,10 @@ class RankedWorklist:
             .order_by(*order)
             .values_list("pk", "page_rank", "page_date", "serial")
         )[:rows]
-        sql, params = branch.query.sql_with_params()
-        return f"SELECT * FROM ({sql}) AS rank_{rank}", list(params)
-
-    def _page_ids(self, offset: int, limit: int) -> list[int]:
-        """The ids of rows offset to offset + limit: one UNION ALL of the ranks."""
-        if limit <= 0:
-            return []
-        ranks = list(range(len(self.ranges)))
-        # Overdue pumps (rank 0) are counted exactly by their index: a page
-        # among them reads that rank only, and a page past them skips it.
-        overdue = None if self.filtered else self.counts()["deadline_passed"]
-        if overdue is not None and offset + limit <= overdue:
-            ranks = [0]
-        elif overdue is not None and offset >= overdue:
-            ranks, offset = ranks[1:], offset - overdue
-        parts, params = [], []
-        for rank in ranks:
-            sql, branch_params = self._branch(rank, offset + limit)
-            parts.append(sql)
-            params += branch_params
-        # Each branch is in order; the outer ORDER BY makes the concatenation so.
-        sql = (
-            f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS page "
-            f"ORDER BY 2, 3, 4 LIMIT {int(limit)} OFFSET {int(offset)}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
+        sql, branch_params = branch.query.sql_with_params()
+        parts.append(f"SELECT * FROM ({sql}) AS rank_{rank}")
+        params += branch_params
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS page", tuple(params)
 
 
 def status_counts(*, today: date, lookahead_days: int) -> dict[str, int]:

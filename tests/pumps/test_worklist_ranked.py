@@ -8,7 +8,14 @@ from django.db.models import Count
 
 from pumps import services
 from pumps.models import Pump
-from pumps.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters, status_counts, worklist
+from pumps.worklist import (
+    STATUS_FILTERS,
+    RankedWorklist,
+    WorklistFilters,
+    status_counts,
+    worklist,
+)
+from pumps.worklist import ranked_ids_statement as ranked_statement
 from tests.factories import FAR_FUTURE, fill, make_pump
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +75,18 @@ def test_a_pump_that_leaves_the_list_between_two_statements_is_left_out(registry
     monkeypatch.setattr(ranked, "_page_ids", lambda offset, limit: [first.pk, gone.pk, second.pk])
 
     assert [pump.pk for pump in ranked[0:3]] == [first.pk, second.pk]
+
+
+@pytest.mark.parametrize("days_later", [1, 30, 200])
+def test_a_statement_compiled_on_one_day_is_not_reused_on_another(registry, days_later):
+    """The compiled page statement is kept per process; every input is part of its key."""
+    ranked_statement.cache_clear()
+    for day in (TODAY, TODAY + timedelta(days=days_later)):
+        for lookahead in (14, 7):
+            expected = [
+                p.serial
+                for p in worklist(today=day, lookahead_days=lookahead, filters=WorklistFilters())
+            ]
+            ranked = RankedWorklist(today=day, lookahead_days=lookahead, filters=WorklistFilters())
+            assert [pump.serial for pump in ranked[0:25]] == expected[:25]
+    assert ranked_statement.cache_info().misses >= 4  # one compile per (day, look-ahead)
