@@ -9,7 +9,9 @@ A busy clinic against gunicorn in front of PostgreSQL (``make loadtest``):
 3. each user signs in through the login form, then for ``--seconds`` loops
    over a mix of worklist pages, patient pages and refills logged through the
    real form (GET for the CSRF and submission tokens, then a valid POST);
-4. the same users, for the same time, on /healthz: the framework's floor;
+4. the same users, for the same time, on the trivial view /healthz: the
+   framework's floor, signed in (the session and user read by the middleware,
+   as for every page) and then anonymously (no database at all);
 5. every refill the server answered with a success is looked up in the
    database by its submission token.
 
@@ -46,6 +48,9 @@ CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOKEN = re.compile(r'name="submission_token" value="([^"]+)"')
 DIGEST = re.compile(r'name="warnings_digest" value="([^"]*)"')
 MIX = (("worklist", 0.5), ("patient", 0.3), ("refill", 0.2))
+# The floor, the trivial view /healthz: asked by the same signed-in staff (the
+# framework's own work for them: session, user, middleware) and anonymously.
+SIGNED_IN, ANONYMOUS = "healthz, signed in", "healthz, anonymous"
 
 
 @dataclass(frozen=True)
@@ -243,8 +248,21 @@ def user_loop(
             tally.record(kind, time.perf_counter() - start, ok)
 
 
-def floor_loop(base: str, *, window: Window, tally: Tally, started: threading.Barrier) -> None:
+def floor_loop(
+    base: str,
+    username: str | None,
+    *,
+    kind: str,
+    window: Window,
+    tally: Tally,
+    started: threading.Barrier,
+) -> None:
+    """/healthz in a loop; signed in as ``username`` (if given), as staff would ask it."""
     with httpx.Client(base_url=base, timeout=60) as client:
+        if username is not None:
+            # The session cookie makes the middleware read the session and the
+            # user for every request, as for every page staff open.
+            sign_in(client, username)
         started.wait()
         while time.monotonic() < window.end:
             start = time.perf_counter()
@@ -252,7 +270,7 @@ def floor_loop(base: str, *, window: Window, tally: Tally, started: threading.Ba
                 ok = client.get("/healthz").text == "ok"
             except httpx.HTTPError:
                 ok = False
-            tally.record("healthz", time.perf_counter() - start, ok)
+            tally.record(kind, time.perf_counter() - start, ok)
 
 
 def summary_rows(tally: Tally, elapsed: float, kinds: list[str]) -> list[list[str]]:
@@ -301,7 +319,7 @@ def main(argv: list[str]) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start_server(url, workers=options.workers, port=port)
-    mixed, floor = Tally(), Tally()
+    mixed, floor, bare = Tally(), Tally(), Tally()
     try:
         print(
             f"{options.users} users sign in, then {options.seconds:.0f} s of mixed load",
@@ -322,11 +340,17 @@ def main(argv: list[str]) -> None:
             )
 
         def floor_user(number: int, window: Window, started: threading.Barrier) -> None:
-            floor_loop(base, window=window, tally=floor, started=started)
+            username = f"nurse{number:03d}"
+            floor_loop(base, username, kind=SIGNED_IN, window=window, tally=floor, started=started)
+
+        def bare_floor_user(number: int, window: Window, started: threading.Barrier) -> None:
+            floor_loop(base, None, kind=ANONYMOUS, window=window, tally=bare, started=started)
 
         mixed_elapsed = timed(options.users, options.seconds, mixed_user)
-        print(f"{options.seconds:.0f} s of /healthz", file=sys.stderr, flush=True)
+        print(f"{options.seconds:.0f} s of /healthz, signed in", file=sys.stderr, flush=True)
         floor_elapsed = timed(options.users, options.seconds, floor_user)
+        print(f"{options.seconds:.0f} s of /healthz, anonymous", file=sys.stderr, flush=True)
+        bare_elapsed = timed(options.users, options.seconds, bare_floor_user)
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
@@ -345,12 +369,16 @@ def main(argv: list[str]) -> None:
             str(sum(mixed.errors.values())),
         ]
     )
-    rows += summary_rows(floor, floor_elapsed, ["healthz"])
-    floor_rate = len(floor.latencies["healthz"]) / floor_elapsed
+    rows += summary_rows(floor, floor_elapsed, [SIGNED_IN])
+    rows += summary_rows(bare, bare_elapsed, [ANONYMOUS])
+    mixed_rate = total / mixed_elapsed
+    floor_rate = len(floor.latencies[SIGNED_IN]) / floor_elapsed
+    bare_rate = len(bare.latencies[ANONYMOUS]) / bare_elapsed
     text = report.table(header, rows) + (
         f"\n\nRefills the server answered as saved: {claimed}; found in the database by "
         f"submission token and id: {found} ({'none lost' if claimed == found else 'LOST'}).\n"
-        f"Mixed throughput / floor throughput: {total / mixed_elapsed / floor_rate:.2f}."
+        f"Mixed throughput / floor throughput: {mixed_rate / floor_rate:.2f} "
+        f"(signed in), {mixed_rate / bare_rate:.2f} (anonymous)."
     )
     print(text)
     if not options.no_write:

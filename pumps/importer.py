@@ -99,6 +99,12 @@ SCHEDULE_FIELDS = (
 
 # Strict forms: date.fromisoformat also takes 20260101 and 2026-W01-1, and
 # Decimal also takes 1e3, 1_000, NaN and non-ASCII digits.
+# The codes a cell may hold (a choices class's .values builds a new list each call).
+INDICATIONS = frozenset(Indication.values)
+EXPLANT_REASONS = frozenset(ExplantReason.values)
+CONCENTRATION_UNITS = frozenset(ConcentrationUnit.values)
+DOSE_UNITS = frozenset(DoseUnit.values)
+
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 
@@ -470,14 +476,14 @@ def parse_pump_row(
     family_name = cells.text("family_name", max_length=_field(Patient, "family_name").max_length)
     given_name = cells.text("given_name", max_length=_field(Patient, "given_name").max_length)
     birth_date = cells.day("birth_date", today=today)
-    indication = cells.code("indication", Indication.values, what="indication")
+    indication = cells.code("indication", INDICATIONS, what="indication")
     model_code = cells.code("pump_model", catalogue.pump_models, what="pump model")
     model = catalogue.pump_models[model_code] if model_code else None
     serial = cells.text("serial", max_length=_field(Pump, "serial").max_length)
     implant_date = cells.day("implant_date", today=today)
     explant_date = cells.day("explant_date", today=today, required=False)
     explant_reason = cells.code(
-        "explant_reason", ExplantReason.values, what="explant reason", required=False
+        "explant_reason", EXPLANT_REASONS, what="explant reason", required=False
     )
     alarm_ml = cells.number(
         "alarm_ml", model_field=_field(Pump, "alarm_ml_override"), required=False
@@ -590,10 +596,10 @@ def parse_refill_row(
     )
     # Section 2: never a dose or concentration without its unit.
     concentration_unit = cells.code(
-        "concentration_unit", ConcentrationUnit.values, what="concentration unit"
+        "concentration_unit", CONCENTRATION_UNITS, what="concentration unit"
     )
     daily_dose = cells.number("daily_dose", model_field=_field(Refill, "daily_dose"))
-    dose_unit = cells.code("dose_unit", DoseUnit.values, what="dose unit")
+    dose_unit = cells.code("dose_unit", DOSE_UNITS, what="dose unit")
     volume_ml = cells.number("volume_ml", model_field=_field(Refill, "volume_ml"))
     residual_ml = cells.number(
         "residual_ml", model_field=_field(Refill, "residual_ml"), required=False
@@ -1349,20 +1355,27 @@ def _write_new_pumps(
         )
     now = timezone.now()
     bulk.insert(pumps, Pump, now=now, key=("serial",))  # ids, for the refills
-    fills_of = [
-        _refills_of_new_pump(pump, [row.fill() for row in plan.new_refills], policy=policy)
-        for pump, plan in zip(pumps, plans, strict=True)
+    fills_of = [[row.fill() for row in plan.new_refills] for plan in plans]
+    records_of = [
+        _refills_of_new_pump(pump, fills, policy=policy)
+        for pump, fills in zip(pumps, fills_of, strict=True)
     ]
-    refills = [refill for pump_refills in fills_of for refill in pump_refills]
-    bulk.insert_with_history(refills, Refill, now=now, key=("pump_id", "refill_date"))
-    for pump, pump_refills in zip(pumps, fills_of, strict=True):
-        eri_dates = [refill.refill_date for refill in pump_refills if refill.eri]
+    records = [record for pump_records in records_of for record in pump_records]
+    bulk.insert_with_history(records, Refill, now=now, key=("pump_id", "refill_date"))
+    for pump, fills, pump_records in zip(pumps, fills_of, records_of, strict=True):
+        eri_dates = [fill.refill_date for fill in fills if fill.eri]
         # Section 5: the first day the indicator was seen.
         pump.eri_reported_on = min(eri_dates) if eri_dates else None
-        latest = pump_refills[-1] if pump_refills else None
-        is_first = len(pump_refills) == 1
-        fill = services.fill_facts(latest, is_first_fill=is_first) if latest else None
-        values = services.compute_schedule(pump=pump, fill=fill, rate_changes=(), policy=policy)
+        latest = None
+        if pump_records:
+            latest = Refill(**pump_records[-1])
+            latest.drug = fills[-1].drug
+        latest_facts = (
+            services.fill_facts(latest, is_first_fill=len(fills) == 1) if latest else None
+        )
+        values = services.compute_schedule(
+            pump=pump, fill=latest_facts, rate_changes=(), policy=policy
+        )
         pump.latest_fill = latest
         for name, value in values.items():
             setattr(pump, name, value)
@@ -1473,21 +1486,29 @@ def _daily_volume_of(dose: Decimal, dose_unit: str, concentration: Decimal, unit
     )
 
 
-def _daily_volume(refill: Refill) -> Fraction:
+def _daily_volume(refill: Refill | Fill) -> Fraction:
     """Refill.daily_volume_ml, cached: a pump keeps its dose for many fills."""
     return _daily_volume_of(
         refill.daily_dose, refill.dose_unit, refill.concentration, refill.concentration_unit
     )
 
 
+@functools.cache
+def _refill_defaults() -> dict[str, Any]:
+    return bulk.defaults(Refill)
+
+
 def _refills_of_new_pump(
     pump: Pump, fills: Sequence[Fill], *, policy: SchedulePolicy
-) -> list[Refill]:
-    """The refills of a pump this import creates, with expected residuals and flags."""
-    refills: list[Refill] = []
-    previous: Refill | None = None
+) -> list[dict[str, Any]]:
+    """The refills of a pump this import creates, as bulk records (field values by
+    attribute name), with expected residuals and flags."""
+    records: list[dict[str, Any]] = []
+    previous: Fill | None = None
     for fill in fills:
-        refill = Refill(pump=pump, **fill.as_kwargs())
+        record = _refill_defaults() | fill.as_kwargs()
+        record["pump_id"] = pump.pk
+        record["drug_id"] = record.pop("drug").pk
         if previous is not None:
             # Section 4: expected = V_prev - R_prev x days, flagged beyond the
             # threshold; services.expected_residual without dose changes, with
@@ -1499,12 +1520,12 @@ def _refills_of_new_pump(
                 on=fill.refill_date,
                 rate_changes=[],
             )
-            services.set_residual_check(
-                refill, expected, threshold_ml=policy.discrepancy_threshold_ml
+            record |= services.residual_columns(
+                fill.residual_ml, expected, threshold_ml=policy.discrepancy_threshold_ml
             )
-        refills.append(refill)
-        previous = refill
-    return refills
+        records.append(record)
+        previous = fill
+    return records
 
 
 def _write_explant(pump: Pump, facts: PumpFacts, *, row: RowRef, today: date) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
@@ -195,12 +196,21 @@ def residual_flagged(
     )
 
 
+def residual_columns(
+    residual_ml: Decimal | None, expected_ml: Fraction, *, threshold_ml: Decimal
+) -> dict[str, Any]:
+    """The stored expected residual and flag of a refill about to be written in bulk."""
+    return {
+        "expected_residual_ml": round_ml(expected_ml),
+        "discrepancy": residual_flagged(residual_ml, expected_ml, threshold_ml=threshold_ml),
+    }
+
+
 def set_residual_check(refill: Refill, expected_ml: Fraction, *, threshold_ml: Decimal) -> None:
-    """Store the expected residual and its flag on a refill about to be written in bulk."""
-    refill.expected_residual_ml = round_ml(expected_ml)
-    refill.discrepancy = residual_flagged(
-        refill.residual_ml, expected_ml, threshold_ml=threshold_ml
-    )
+    """residual_columns, set on a refill instance."""
+    columns = residual_columns(refill.residual_ml, expected_ml, threshold_ml=threshold_ml)
+    for name, value in columns.items():
+        setattr(refill, name, value)
 
 
 @dataclass(frozen=True)
