@@ -72,6 +72,12 @@ def worklist_page(client: Client, runs: int) -> Timing:
     return page(client, reverse("pumps:worklist"), runs)
 
 
+def worklist_last_page(client: Client, runs: int) -> Timing:
+    """The worklist's last page: the deepest offset (Paginator serves the last page
+    for a number past it), where reading by offset costs the most."""
+    return page(client, f"{reverse('pumps:worklist')}?page={10**9}", runs)
+
+
 def sample_patient_id() -> int:
     """A patient whose active pump has a typical history (the median refill count)."""
     pump = (

@@ -12,3 +12,6 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Static files from the app directories, as in development: nothing collected,
+# so WhiteNoise has no STATIC_ROOT to read (and would warn in every worker).
+WHITENOISE_USE_FINDERS = True

@@ -84,6 +84,7 @@ def test_the_pages_and_the_due_list_are_measured(built, tmp_path, capsys):
         "worklist": measure.worklist_page(client, runs=1).__dict__,
         "worklist_sql": measure.worklist_sql(runs=1).__dict__,
         "single_query_ms": measure.single_query_ms(runs=1),
+        "worklist_last": measure.worklist_last_page(client, runs=1).__dict__,
         "patient": measure.patient_page(client, runs=1).__dict__,
         "due_list_s": measure.due_list_seconds(),
         "db_bytes": measure.database_bytes(),
@@ -99,6 +100,7 @@ def test_the_pages_and_the_due_list_are_measured(built, tmp_path, capsys):
         "page / bare SQL",
         "page / page at 1,000 pumps",
         "(before: one CASE-ordered query)",
+        "worklist last page (median)",
         "patient page (median)",
         "due_list, all pumps, JSON",
         "import_clinic (pumps + refills)",
@@ -106,6 +108,7 @@ def test_the_pages_and_the_due_list_are_measured(built, tmp_path, capsys):
     ]
     assert all(len(row) == 3 and all(cell != "" for cell in row) for row in table)
     assert result["worklist"]["queries"] <= 10
+    assert result["worklist_last"]["queries"] == result["worklist"]["queries"]
 
 
 def test_the_csv_files_import_with_the_dates_the_app_computes(tmp_path):
