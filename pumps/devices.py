@@ -9,6 +9,7 @@ The drug is not carried over to the new pump as a fill: the fill at surgery
 (drug, concentration, volume) is recorded as the new pump's first refill, and
 until then the pump shows as "never filled" on the worklist, so nobody can
 forget it. The refill form is prefilled from the old pump's last fill.
+Visits still booked for the old pump move to the new one.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from patients.choices import PatientStatus
-from patients.models import Patient
+from patients.models import Appointment, Patient
 from pumps import services
 from pumps.choices import ExplantReason
 from pumps.models import Pump, PumpModel
@@ -60,7 +61,21 @@ def record_explant(
         raise ValidationError(errors)
     if new_pump is None:
         return old, None
-    return old, _implant(old.patient, new_pump, today)
+    new = _implant(old.patient, new_pump, today)
+    _move_booked_visits(old, new)
+    return old, new
+
+
+def _move_booked_visits(old: Pump, new: Pump) -> None:
+    """Visits still booked for the old pump are the patient's: they move to the new one.
+
+    Left on the explanted pump, a booked refill would vanish from the worklist
+    (which shows active pumps) and the new pump would show as not booked.
+    Saved one by one, so each move is in the visit's history.
+    """
+    for visit in Appointment.objects.booked().filter(pump=old):
+        visit.pump = new
+        visit.save(update_fields=["pump"])
 
 
 def _implant(patient: Patient, new_pump: NewPump, today: date) -> Pump:

@@ -258,6 +258,59 @@ def test_a_battery_replacement_starts_a_new_battery_window(
     assert new.history.latest().history_user == physician
 
 
+def test_visits_booked_for_the_old_pump_move_to_the_replacement(
+    physician_client, physician, old_pump, today
+):
+    soon = timezone.now() + timedelta(days=3)
+    booked = Appointment.objects.create(
+        patient=old_pump.patient, pump=old_pump, kind=VisitKind.REFILL, scheduled_at=soon
+    )
+    done = Appointment.objects.create(
+        patient=old_pump.patient,
+        pump=old_pump,
+        kind=VisitKind.REFILL,
+        scheduled_at=soon - timedelta(days=20),
+        status=VisitStatus.DONE,
+    )
+    response = physician_client.post(
+        explant_url(old_pump),
+        {
+            "explant_date": today.isoformat(),
+            "reason": "battery_end_of_life",
+            "new_model": "synchromed_ii_40",
+            "new_serial": "NEW-1",
+            "new_implant_date": today.isoformat(),
+        },
+    )
+    assert response.status_code == 302
+    new = Pump.objects.get(serial="NEW-1")
+    booked.refresh_from_db()
+    done.refresh_from_db()
+    assert booked.pump == new  # still booked, now for the pump the patient has
+    assert done.pump == old_pump  # what happened stays with the pump it happened to
+    assert booked.history.latest().history_user == physician
+    # The nurse's worklist shows the new, never-filled pump as booked.
+    row = next(
+        p for p in physician_client.get(reverse("pumps:worklist")).context["page"] if p.pk == new.pk
+    )
+    assert row.next_booking == booked.scheduled_at
+
+
+def test_an_explant_without_replacement_leaves_its_visits_alone(physician_client, old_pump, today):
+    booked = Appointment.objects.create(
+        patient=old_pump.patient,
+        pump=old_pump,
+        kind=VisitKind.REFILL,
+        scheduled_at=timezone.now() + timedelta(days=3),
+    )
+    response = physician_client.post(
+        explant_url(old_pump), {"explant_date": today.isoformat(), "reason": "infection"}
+    )
+    assert response.status_code == 302
+    booked.refresh_from_db()
+    assert (booked.pump, booked.status) == (old_pump, VisitStatus.BOOKED)
+
+
 def test_a_battery_replacement_needs_the_new_pump(physician_client, old_pump, today):
     response = physician_client.post(
         explant_url(old_pump), {"explant_date": today.isoformat(), "reason": "battery_end_of_life"}
