@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -149,6 +150,24 @@ def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+# The fill's values that the service both checks (validate_fill) and records
+# (record_fill): named once, so the two calls cannot drift apart.
+FILL_FIELDS = (
+    "refill_date",
+    "concentration",
+    "concentration_unit",
+    "daily_dose",
+    "dose_unit",
+    "volume_ml",
+    "residual_ml",
+    "eri",
+)
+
+
+def _fill_values(data: dict[str, Any]) -> dict[str, Any]:
+    return {name: data[name] for name in FILL_FIELDS}
+
+
 def _refusals_then_warnings(form: RefillForm, pump: Pump, today: date) -> list[str]:
     """Add the service's refusals to the form; if there are none, return its warnings.
 
@@ -156,18 +175,7 @@ def _refusals_then_warnings(form: RefillForm, pump: Pump, today: date) -> list[s
     """
     data = form.cleaned_data
     try:
-        services.validate_fill(
-            pump=pump,
-            refill_date=data["refill_date"],
-            concentration=data["concentration"],
-            concentration_unit=data["concentration_unit"],
-            daily_dose=data["daily_dose"],
-            dose_unit=data["dose_unit"],
-            volume_ml=data["volume_ml"],
-            residual_ml=data["residual_ml"],
-            eri=data["eri"],
-            today=today,
-        )
+        services.validate_fill(pump=pump, **_fill_values(data), today=today)
     except ValidationError as error:
         _add_service_errors(form, error)
         return []
@@ -188,15 +196,8 @@ def _save_refill(form: RefillForm, pump: Pump, today: date, user) -> Refill | No
     try:
         return services.record_fill(
             pump=pump,
-            refill_date=data["refill_date"],
+            **_fill_values(data),
             drug=data["drug"],
-            concentration=data["concentration"],
-            concentration_unit=data["concentration_unit"],
-            daily_dose=data["daily_dose"],
-            dose_unit=data["dose_unit"],
-            volume_ml=data["volume_ml"],
-            residual_ml=data["residual_ml"],
-            eri=data["eri"],
             pain_score=data["pain_score"],
             ashworth_score=data["ashworth_score"],
             notes=data["notes"],
