@@ -103,8 +103,12 @@ def rows(results: list[dict[str, Any]]) -> list[list[Any]]:
             *each(lambda r: f"{r['single_query_ms']:.1f} ms" if "single_query_ms" in r else "-"),
         ],
         [
-            "worklist last page (median)",
+            "worklist last page, by number",
             *each(lambda r: ms(r["worklist_last"]) if "worklist_last" in r else "-"),
+        ],
+        [
+            "... as deep, by key (Next link)",
+            *each(lambda r: ms(r["worklist_deep_key"]) if "worklist_deep_key" in r else "-"),
         ],
         ["patient page (median)", *each(lambda r: ms(r["patient"]))],
         ["due_list, all pumps, JSON", *each(lambda r: f"{r['due_list_s']:.2f} s")],

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.management import call_command
@@ -76,6 +77,16 @@ def worklist_last_page(client: Client, runs: int) -> Timing:
     """The worklist's last page: the deepest offset (Paginator serves the last page
     for a number past it), where reading by offset costs the most."""
     return page(client, f"{reverse('pumps:worklist')}?page={10**9}", runs)
+
+
+def worklist_deep_page_by_key(client: Client, runs: int) -> Timing:
+    """The page as deep as the last one, reached as its Next link does: by the key of
+    the row before it (found once, by offset)."""
+    ranked = _worklist()
+    start = max(0, ranked.count() - 26)
+    (before_page,) = ranked[start : start + 1]
+    token = before_page.page_key.token()  # type: ignore[attr-defined]
+    return page(client, f"{reverse('pumps:worklist')}?{urlencode({'after': token})}", runs)
 
 
 def sample_patient_id() -> int:

@@ -42,6 +42,7 @@ def measure_registry(size: int, *, runs: int, today: date) -> dict[str, Any]:
         "worklist": asdict(measure.worklist_page(client, runs)),
         "worklist_sql": asdict(measure.worklist_sql(runs)),
         "worklist_last": asdict(measure.worklist_last_page(client, runs)),
+        "worklist_deep_key": asdict(measure.worklist_deep_page_by_key(client, runs)),
         "single_query_ms": measure.single_query_ms(max(3, runs // 4)),
         "patient": asdict(measure.patient_page(client, runs)),
         "due_list_s": measure.due_list_seconds(),

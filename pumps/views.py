@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,6 +20,7 @@ from pumps.formatting import plain_decimal
 from pumps.forms import RefillForm
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
 from pumps.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters
+from pumps.worklist_pages import worklist_page as worklist_page_of
 
 WORKLIST_PAGE_SIZE = 25
 
@@ -56,7 +56,7 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
         query=request.GET.get("q", "")[:100],
     )
     pumps = RankedWorklist(today=today, lookahead_days=policy.lookahead_days, filters=filters)
-    page = Paginator(pumps, WORKLIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = worklist_page_of(pumps, request.GET, size=WORKLIST_PAGE_SIZE)
     for pump in page.object_list:
         booking = pump.next_booking  # type: ignore[attr-defined]
         pump.booked_after_deadline = bool(  # type: ignore[attr-defined]
@@ -65,8 +65,6 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
             and timezone.localtime(booking).date() > pump.refill_deadline
         )
     counts = pumps.status_counts()  # read with the page's counts, in the same query
-    query_string = request.GET.copy()
-    query_string.pop("page", None)
     return render(
         request,
         "pumps/worklist.html",
@@ -80,7 +78,6 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
             "status_filters": [(key, label) for key, (label, _) in STATUS_FILTERS.items()],
             "drugs": Drug.objects.values_list("code", "name"),
             "models": PumpModel.objects.values_list("code", "manufacturer", "name", "reservoir_ml"),
-            "query_string": query_string.urlencode(),
         },
     )
 

@@ -280,14 +280,46 @@ class RankedWorklist:
             (pump,) = self[key : key + 1]
             return pump
         start, stop = key.start or 0, key.stop if key.stop is not None else self.count()
-        ids = self._page_ids(start, stop - start)
-        rows = {pump.pk: pump for pump in self.pumps.filter(pk__in=ids)}
-        # A pump refilled between the two statements has left the list: it is
-        # left out of this page rather than shown with a stale rank.
-        return [rows[pk] for pk in ids if pk in rows]
+        return self._pumps(self._offset_rows(start, stop - start))
 
-    def _page_ids(self, offset: int, limit: int) -> list[int]:
-        """The ids of rows offset to offset + limit: one UNION ALL of the ranks."""
+    def fits(self, key: PageKey) -> bool:
+        """Whether ``key`` names a place in this list's order (a link may be edited)."""
+        if key.rank >= len(self.ranges):
+            return False
+        _, order = self.ranges[key.rank]
+        return (key.day is not None) == (len(order) > 1)
+
+    def after(self, key: PageKey, size: int) -> tuple[list[Pump], bool]:
+        """The ``size`` pumps after ``key`` in the list's order, and whether more follow.
+
+        Read by key, not offset: each rank's index is entered at the key, so
+        a page deep in the list costs what the first one does.
+        """
+        ranks = tuple(rank for rank in range(len(self.ranges)) if rank >= key.rank)
+        rows = self._keyed_rows(ranks, size + 1, after=key)
+        return self._pumps(rows[:size]), len(rows) > size
+
+    def before(self, key: PageKey, size: int) -> tuple[list[Pump], bool]:
+        """The ``size`` pumps before ``key`` (in the list's order), and whether more precede."""
+        ranks = tuple(rank for rank in range(len(self.ranges)) if rank <= key.rank)
+        rows = self._keyed_rows(ranks, size + 1, before=key)
+        return self._pumps(list(reversed(rows[:size]))), len(rows) > size
+
+    def _pumps(self, rows: list[tuple[Any, ...]]) -> list[Pump]:
+        """The pumps of (id, rank, date, serial) rows, in their order, each with its key."""
+        found = {pump.pk: pump for pump in self.pumps.filter(pk__in=[row[0] for row in rows])}
+        pumps = []
+        for pk, rank, day, serial in rows:
+            # A pump refilled between the two statements has left the list: it
+            # is left out of this page rather than shown with a stale rank.
+            if pk in found:
+                pump = found[pk]
+                pump.page_key = PageKey.of_row(rank, day, serial)  # type: ignore[attr-defined]
+                pumps.append(pump)
+        return pumps
+
+    def _offset_rows(self, offset: int, limit: int) -> list[tuple[Any, ...]]:
+        """Rows offset to offset + limit: one UNION ALL of the ranks."""
         if limit <= 0:
             return []
         ranks = tuple(range(len(self.ranges)))
@@ -298,48 +330,126 @@ class RankedWorklist:
             ranks = (0,)
         elif overdue is not None and offset >= overdue:
             ranks, offset = ranks[1:], offset - overdue
-        sql, params = ranked_ids_statement(
+        sql, params = cached_page_statement(
             self.today, self.lookahead_days, self.filters, ranks, offset + limit
         )
         # Each branch is in order; the outer ORDER BY makes the concatenation so.
-        sql = f"{sql} ORDER BY 2, 3, 4 LIMIT {int(limit)} OFFSET {int(offset)}"
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()]
+        return _fetch(f"{sql} ORDER BY 2, 3, 4 LIMIT {int(limit)} OFFSET {int(offset)}", params)
+
+    def _keyed_rows(
+        self,
+        ranks: tuple[int, ...],
+        limit: int,
+        *,
+        after: PageKey | None = None,
+        before: PageKey | None = None,
+    ) -> list[tuple[Any, ...]]:
+        sql, params = page_statement(
+            self.today, self.lookahead_days, self.filters, ranks, limit, after=after, before=before
+        )
+        order = "2 DESC, 3 DESC, 4 DESC" if before is not None else "2, 3, 4"
+        return _fetch(f"{sql} ORDER BY {order} LIMIT {int(limit)}", params)
 
 
-# Compiling the seven branches (each inlines the status CASE expressions) took
-# 32 ms of a 65 ms page. The statement depends on its arguments alone, and the
-# same few (today's first pages) are asked for all day, so each process
-# compiles them once. Dates, ints and the frozen filters are hashable.
-@lru_cache(maxsize=256)
-def ranked_ids_statement(
+def _fetch(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """A place in the worklist's order: the rank, the date that orders it, the serial.
+
+    Links to the next and previous pages carry the key of the row they start
+    after (or end before), as text: ``rank~YYYY-MM-DD~serial`` ("-" for a rank
+    ordered by serial alone).
+    """
+
+    rank: int
+    day: date | None
+    serial: str
+
+    @classmethod
+    def of_row(cls, rank: Any, day: Any, serial: str) -> PageKey:
+        # SQLite's cursor gives dates as text, PostgreSQL's as dates.
+        if isinstance(day, str):
+            day = date.fromisoformat(day)
+        return cls(int(rank), day, serial)
+
+    def token(self) -> str:
+        return f"{self.rank}~{self.day.isoformat() if self.day else '-'}~{self.serial}"
+
+    @classmethod
+    def parse(cls, text: str) -> PageKey | None:
+        """The key of a link's token; None for anything else."""
+        parts = text.split("~", 2)
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2] or len(parts[0]) > 2:
+            return None
+        rank, day, serial = parts
+        if day == "-":
+            return cls(int(rank), None, serial)
+        try:
+            return cls(int(rank), date.fromisoformat(day), serial)
+        except ValueError:
+            return None
+
+
+def _beyond(key: PageKey, order: tuple[str, ...], *, descending: bool) -> Q:
+    """Rows of ``key``'s rank strictly after it (before it, when descending)."""
+    after = "lt" if descending else "gt"
+    if len(order) == 1:
+        return Q(**{f"serial__{after}": key.serial})
+    field = order[0]
+    # The date's range first, so the rank's index is entered at the key.
+    return Q(**{f"{field}__{after}e": key.day}) & (
+        Q(**{f"{field}__{after}": key.day}) | Q(**{f"serial__{after}": key.serial})
+    )
+
+
+def page_statement(
     today: date,
     lookahead_days: int,
     filters: WorklistFilters,
     ranks: tuple[int, ...],
     rows: int,
+    *,
+    after: PageKey | None = None,
+    before: PageKey | None = None,
 ) -> tuple[str, tuple[Any, ...]]:
-    """UNION ALL of the first ``rows`` (id, rank, date, serial) of each rank, unordered."""
+    """UNION ALL of the first ``rows`` (id, rank, date, serial) of each rank, unordered;
+    past ``after`` or, read backwards, before ``before``."""
     pumps = worklist(today=today, lookahead_days=lookahead_days, filters=filters)
     ranges = rank_ranges(today, lookahead_days)
+    key = after or before
+    descending = before is not None
     parts: list[str] = []
     params: list[Any] = []
     for rank in ranks:
         condition, order = ranges[rank]
+        if key is not None and rank == key.rank:
+            condition &= _beyond(key, order, descending=descending)
         branch = (
             pumps.filter(condition, due_rank=rank)  # type: ignore[misc]
             .annotate(
                 page_rank=Value(rank),
                 page_date=F(order[0] if len(order) > 1 else "refill_deadline"),
             )
-            .order_by(*order)
+            .order_by(*(f"-{name}" if descending else name for name in order))
             .values_list("pk", "page_rank", "page_date", "serial")
         )[:rows]
         sql, branch_params = branch.query.sql_with_params()
         parts.append(f"SELECT * FROM ({sql}) AS rank_{rank}")
         params += branch_params
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS page", tuple(params)
+
+
+# Compiling the seven branches (each inlines the status CASE expressions) took
+# 32 ms of a 65 ms page. The statement depends on its arguments alone, and the
+# same few (today's first pages) are asked for all day, so each process
+# compiles them once. Dates, ints and the frozen filters are hashable. (Pages
+# read by key are not kept: their keys are all different.)
+cached_page_statement = lru_cache(maxsize=256)(page_statement)
 
 
 def status_counts(*, today: date, lookahead_days: int) -> dict[str, int]:

@@ -85,6 +85,7 @@ def test_the_pages_and_the_due_list_are_measured(built, tmp_path, capsys):
         "worklist_sql": measure.worklist_sql(runs=1).__dict__,
         "single_query_ms": measure.single_query_ms(runs=1),
         "worklist_last": measure.worklist_last_page(client, runs=1).__dict__,
+        "worklist_deep_key": measure.worklist_deep_page_by_key(client, runs=1).__dict__,
         "patient": measure.patient_page(client, runs=1).__dict__,
         "due_list_s": measure.due_list_seconds(),
         "db_bytes": measure.database_bytes(),
@@ -100,7 +101,8 @@ def test_the_pages_and_the_due_list_are_measured(built, tmp_path, capsys):
         "page / bare SQL",
         "page / page at 1,000 pumps",
         "(before: one CASE-ordered query)",
-        "worklist last page (median)",
+        "worklist last page, by number",
+        "... as deep, by key (Next link)",
         "patient page (median)",
         "due_list, all pumps, JSON",
         "import_clinic (pumps + refills)",
@@ -109,6 +111,7 @@ def test_the_pages_and_the_due_list_are_measured(built, tmp_path, capsys):
     assert all(len(row) == 3 and all(cell != "" for cell in row) for row in table)
     assert result["worklist"]["queries"] <= 10
     assert result["worklist_last"]["queries"] == result["worklist"]["queries"]
+    assert result["worklist_deep_key"]["queries"] == result["worklist"]["queries"]
 
 
 def test_the_csv_files_import_with_the_dates_the_app_computes(tmp_path):

@@ -69,6 +69,15 @@ def test_the_worklist_shows_the_seeded_statuses_in_the_documented_order(page, se
     screenshot(page, "02-worklist-seeded")
     page.goto("/?page=2")
     assert worklist_serials(page) == expected[25:50]
+    # Next reads by key (the rows after the last one shown); Previous goes back.
+    page.goto("/")
+    page.locator("a[rel=next]").click()
+    page.wait_for_url("**after=**")
+    assert worklist_serials(page) == expected[25:50]
+    assert "page 2 of" in page.get_by_role("navigation", name="Worklist pages").inner_text()
+    page.locator("a[rel=prev]").click()
+    page.wait_for_url("**page=1")
+    assert worklist_serials(page) == expected[:25]
 
 
 def test_logging_a_refill_moves_the_pump_off_the_worklist(nurse_page):

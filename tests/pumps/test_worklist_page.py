@@ -187,6 +187,56 @@ def test_the_worklist_is_paginated(nurse_client, today):
     assert set(serials_on_page(first)).isdisjoint(serials_on_page(second))
 
 
+def follow(client, query: str):
+    return client.get(f"{URL}?{query}")
+
+
+def test_next_and_previous_links_walk_the_list_by_key(nurse_client, today):
+    for days in range(-3, 57):  # 60 pumps: overdue, due and upcoming, three pages
+        morphine_due_in(days % 12 - 3, today)
+    expected = [entry["serial"] for entry in build_due_list(today=today, flagged_only=True)]
+    pages = [nurse_client.get(URL, {"drug": "morphine"})]
+    while pages[-1].context["page"].next_query:
+        pages.append(follow(nurse_client, pages[-1].context["page"].next_query))
+    assert [serials_on_page(page) for page in pages] == [
+        expected[0:25],
+        expected[25:50],
+        expected[50:60],
+    ]
+    third = pages[-1].context["page"]
+    assert (third.number, third.num_pages, third.count) == (3, 3, 60)
+    assert "after=" in pages[1].context["page"].next_query
+    assert "drug=morphine" in third.previous_query  # the filters stay with the links
+    back = follow(nurse_client, third.previous_query)
+    assert "before=" in third.previous_query
+    assert serials_on_page(back) == expected[25:50]
+    assert back.context["page"].number == 2
+    top = follow(nurse_client, back.context["page"].previous_query)
+    assert serials_on_page(top) == expected[0:25]
+    assert top.context["page"].previous_query == ""
+    assert b'rel="next"' in top.content
+
+
+@pytest.mark.parametrize(
+    "query", ["after=junk", "before=9~x~y", "after=0~2026-99-01~SN", "after=6~2026-01-01~SN"]
+)
+def test_an_edited_page_link_shows_a_page_by_number(nurse_client, today, query):
+    for _ in range(30):
+        morphine_due_in(1, today)
+    response = follow(nurse_client, query)
+    assert response.status_code == 200
+    assert len(serials_on_page(response)) == 25
+
+
+def test_a_page_read_by_key_costs_the_same_queries(nurse_client, today):
+    for _ in range(30):
+        morphine_due_in(1, today)
+    first = nurse_client.get(URL)
+    with CaptureQueriesContext(connection) as queries:
+        assert follow(nurse_client, first.context["page"].next_query).status_code == 200
+    assert len(queries) == 9
+
+
 def count_queries(client) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(URL).status_code == 200

@@ -10,12 +10,13 @@ from pumps import services
 from pumps.models import Pump
 from pumps.worklist import (
     STATUS_FILTERS,
+    PageKey,
     RankedWorklist,
     WorklistFilters,
     status_counts,
     worklist,
 )
-from pumps.worklist import ranked_ids_statement as ranked_statement
+from pumps.worklist import cached_page_statement as ranked_statement
 from tests.factories import FAR_FUTURE, fill, make_pump
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +73,8 @@ def test_a_pump_that_leaves_the_list_between_two_statements_is_left_out(registry
     first, second = list(pumps[:2])
     gone = Pump.objects.active().exclude(pk__in=[p.pk for p in pumps]).first()
     assert gone is not None  # a pump with nothing to do, e.g. just refilled by a colleague
-    monkeypatch.setattr(ranked, "_page_ids", lambda offset, limit: [first.pk, gone.pk, second.pk])
+    rows = [(pump.pk, 0, "2026-01-01", pump.serial) for pump in (first, gone, second)]
+    monkeypatch.setattr(ranked, "_offset_rows", lambda offset, limit: rows)
 
     assert [pump.pk for pump in ranked[0:3]] == [first.pk, second.pk]
 
@@ -90,3 +92,72 @@ def test_a_statement_compiled_on_one_day_is_not_reused_on_another(registry, days
             ranked = RankedWorklist(today=day, lookahead_days=lookahead, filters=WorklistFilters())
             assert [pump.serial for pump in ranked[0:25]] == expected[:25]
     assert ranked_statement.cache_info().misses >= 4  # one compile per (day, look-ahead)
+
+
+# --- Pages read by key ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [WorklistFilters(), WorklistFilters(drug="baclofen"), WorklistFilters(status="battery")],
+)
+@pytest.mark.parametrize("size", [1, 3, 7])
+def test_walking_by_key_forward_and_back_gives_the_single_ordered_query(registry, filters, size):
+    expected = [pump.serial for pump in worklist(today=TODAY, lookahead_days=14, filters=filters)]
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=filters)
+    pages = [ranked[0:size]]
+    more = ranked.count() > size
+    while more:
+        page, more = ranked.after(pages[-1][-1].page_key, size)
+        pages.append(page)
+    assert [pump.serial for page in pages for pump in page] == expected
+    # Back from the last page, each page before the first row of the one after.
+    back = [pages[-1]]
+    while len(back) < len(pages):
+        page, _ = ranked.before(back[-1][0].page_key, size)
+        back.append(page)
+    assert [[p.serial for p in page] for page in back[1:]] == [
+        [p.serial for p in page] for page in reversed(pages[:-1])
+    ]
+    assert not ranked.before(pages[0][0].page_key, size)[1]  # nothing before the top
+
+
+def test_a_key_survives_its_link_as_text(registry):
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
+    for pump in ranked[0 : ranked.count()]:
+        key = pump.page_key
+        assert PageKey.parse(key.token()) == key
+        assert ranked.fits(key)
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "x", "0~2026-01-01", "a~2026-01-01~SN", "0~2026-13-01~SN", "0~2026-01-01~", "123~-~SN"],
+)
+def test_a_token_that_is_not_a_key_is_refused(token):
+    key = PageKey.parse(token)
+    assert key is None or not RankedWorklist(
+        today=TODAY, lookahead_days=14, filters=WorklistFilters()
+    ).fits(key)
+
+
+def test_a_key_with_a_date_for_a_rank_ordered_by_serial_does_not_fit():
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
+    never_filled = len(ranked.ranges) - 1
+    assert not ranked.fits(PageKey(never_filled, TODAY, "SN"))
+    assert not ranked.fits(PageKey(0, None, "SN"))
+    assert ranked.fits(PageKey(never_filled, None, "SN"))
+
+
+def test_a_pump_leaving_the_list_does_not_shift_the_next_page(registry):
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
+    first = ranked[0:5]
+    expected_next = [pump.serial for pump in ranked[5:10]]
+    # A colleague refills a pump of the first page: by offset, page 2 would
+    # now start one row later and skip a pump; by key it does not.
+    leaving = Pump.objects.get(pk=first[1].pk)
+    fill(leaving, on=TODAY, drug="morphine", volume_ml="40")
+    again = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
+    assert [pump.serial for pump in again[5:10]] != expected_next  # offset: shifted
+    page, _ = again.after(first[-1].page_key, 5)
+    assert [pump.serial for pump in page] == expected_next

@@ -65,6 +65,8 @@ PAGES: list[tuple[str, str | None, dict[str, Any]]] = [
             "booked": choices("yes", "no", "x"),
             "q": "text",
             "page": "int",
+            "after": choices("0~2026-01-01~SN1", "6~-~SN1", "9~x~y", "3~2026-13-01~S", "x"),
+            "before": choices("0~2026-01-01~SN1", "6~2026-01-01~SN1", "1~-~A", "~~", "x"),
         },
     ),
     ("patients:appointments_day", None, {"day": "date"}),
