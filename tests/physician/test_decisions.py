@@ -291,7 +291,9 @@ def test_visits_booked_for_the_old_pump_move_to_the_replacement(
     assert booked.history.latest().history_user == physician
     # The nurse's worklist shows the new, never-filled pump as booked.
     row = next(
-        p for p in physician_client.get(reverse("pumps:worklist")).context["page"] if p.pk == new.pk
+        p
+        for p in physician_client.get(reverse("pumps:worklist")).context["page"].object_list
+        if p.pk == new.pk
     )
     assert row.next_booking == booked.scheduled_at
 
