@@ -397,13 +397,13 @@ class PageKey:
 
 def _beyond(key: PageKey, order: tuple[str, ...], *, descending: bool) -> Q:
     """Rows of ``key``'s rank strictly after it (before it, when descending)."""
-    after = "lt" if descending else "gt"
+    beyond, reached = ("lt", "lte") if descending else ("gt", "gte")
     if len(order) == 1:
-        return Q(**{f"serial__{after}": key.serial})
+        return Q(**{f"serial__{beyond}": key.serial})
     field = order[0]
     # The date's range first, so the rank's index is entered at the key.
-    return Q(**{f"{field}__{after}e": key.day}) & (
-        Q(**{f"{field}__{after}": key.day}) | Q(**{f"serial__{after}": key.serial})
+    return Q(**{f"{field}__{reached}": key.day}) & (
+        Q(**{f"{field}__{beyond}": key.day}) | Q(**{f"serial__{beyond}": key.serial})
     )
 
 

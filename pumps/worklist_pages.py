@@ -56,10 +56,9 @@ def worklist_page(pumps: RankedWorklist, params: QueryDict, *, size: int) -> Wor
         number, has_previous = _number(params.get("page"), last=num_pages), True
     elif before is not None and pumps.fits(before):
         rows, has_previous = pumps.before(before, size)
-        has_next = True
-        number = _number(params.get("page"), last=num_pages) if has_previous else 1
         if not has_previous:
             rows = []  # less than a page before the key: the page by its number
+        number, has_next = _number(params.get("page"), last=num_pages), True
     if not rows:
         # No key, a key from an edited link, or nothing left past it.
         page = Paginator(pumps, size).get_page(params.get("page"))
