@@ -13,6 +13,7 @@ from pumps.worklist import (
     PageKey,
     RankedWorklist,
     WorklistFilters,
+    counts_statement,
     status_counts,
     worklist,
 )
@@ -81,17 +82,23 @@ def test_a_pump_that_leaves_the_list_between_two_statements_is_left_out(registry
 
 @pytest.mark.parametrize("days_later", [1, 30, 200])
 def test_a_statement_compiled_on_one_day_is_not_reused_on_another(registry, days_later):
-    """The compiled page statement is kept per process; every input is part of its key."""
+    """The compiled statements are kept per process; every input is part of their key."""
     ranked_statement.cache_clear()
+    counts_statement.cache_clear()
     for day in (TODAY, TODAY + timedelta(days=days_later)):
         for lookahead in (14, 7):
-            expected = [
-                p.serial
-                for p in worklist(today=day, lookahead_days=lookahead, filters=WorklistFilters())
-            ]
-            ranked = RankedWorklist(today=day, lookahead_days=lookahead, filters=WorklistFilters())
+            inputs = {"today": day, "lookahead_days": lookahead, "filters": WorklistFilters()}
+            expected = [pump.serial for pump in worklist(**inputs)]
+            ranked = RankedWorklist(**inputs)
             assert [pump.serial for pump in ranked[0:25]] == expected[:25]
+            assert ranked.count() == len(expected)
+            cards = {
+                key: Count("pk", filter=condition) for key, (_, condition) in STATUS_FILTERS.items()
+            }
+            reference = Pump.objects.active().with_statuses(day, lookahead).aggregate(**cards)
+            assert ranked.status_counts() == reference
     assert ranked_statement.cache_info().misses >= 4  # one compile per (day, look-ahead)
+    assert counts_statement.cache_info().misses == 4
 
 
 # --- Pages read by key ------------------------------------------------------------------
