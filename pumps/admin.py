@@ -339,15 +339,7 @@ class PumpAdmin(HistoryReadOnlyAdmin):
     actions = ["recompute_schedule"]
     # The total count is one more query per page and adds nothing here.
     show_full_result_count = False
-    schedule_readonly = (
-        "latest_fill",
-        "refill_alarm",
-        "refill_deadline",
-        "refill_due",
-        "refill_limited_by",
-        "battery_window_opens",
-        "battery_window_closes",
-    )
+    schedule_readonly = ("latest_fill", *services.SCHEDULE_FIELDS)
     status_readonly = ("refill_status_label", "battery_status_label")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Pump]:

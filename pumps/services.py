@@ -47,6 +47,18 @@ class FillFacts:
     is_first_fill: bool
 
 
+# The pump's stored schedule columns: what compute_schedule returns and every
+# writer (store_schedule, the import's bulk path) stores.
+SCHEDULE_FIELDS = (
+    "refill_alarm",
+    "refill_deadline",
+    "refill_due",
+    "refill_limited_by",
+    "battery_window_opens",
+    "battery_window_closes",
+)
+
+
 def compute_schedule(
     *,
     pump: Pump,
@@ -55,14 +67,8 @@ def compute_schedule(
     policy: SchedulePolicy,
 ) -> dict[str, object]:
     """The stored schedule columns of ``pump`` (sections 3 and 5), as field values."""
-    values: dict[str, object] = {
-        "refill_alarm": None,
-        "refill_deadline": None,
-        "refill_due": None,
-        "refill_limited_by": "",
-        "battery_window_opens": None,
-        "battery_window_closes": None,
-    }
+    values: dict[str, object] = dict.fromkeys(SCHEDULE_FIELDS)
+    values["refill_limited_by"] = ""  # a text column: blank, never NULL
     if fill is not None:
         dates = schedule.refill_dates(
             fill_date=fill.refill_date,

@@ -7,8 +7,11 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from datetime import date
 
 import pytest
+from django.test import Client
 
+from patients.roles import NURSE
 from pumps.models import SchedulePolicy
+from tests.factories import UserFactory
 
 
 @pytest.fixture
@@ -26,3 +29,11 @@ def today() -> date:
 def fast_password_hashing(settings):
     """Tests create many users; the real hasher is slow on purpose."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def nurse_client(db) -> Client:
+    """A client signed in as a nurse (username "nurse")."""
+    client = Client()
+    client.force_login(UserFactory(username="nurse", roles=[NURSE]))
+    return client

@@ -36,15 +36,6 @@ from pumps.models import DoseAdjustment, Pump, Refill, SchedulePolicy
 PROGRESS_ABOVE_ROWS = 1000
 # New patients and pumps are written this many at a time (bulk inserts).
 WRITE_BATCH = 500
-# The stored schedule columns (services.compute_schedule's keys).
-SCHEDULE_FIELDS = (
-    "refill_alarm",
-    "refill_deadline",
-    "refill_due",
-    "refill_limited_by",
-    "battery_window_opens",
-    "battery_window_closes",
-)
 
 # Service error keys that are not the file's column names.
 SERVICE_FIELD_COLUMNS = {
@@ -202,7 +193,7 @@ def _write_new_pumps(
         pump.latest_fill = latest
         for name, value in values.items():
             setattr(pump, name, value)
-    bulk.update(pumps, Pump, ["latest_fill", "eri_reported_on", *SCHEDULE_FIELDS])
+    bulk.update(pumps, Pump, ["latest_fill", "eri_reported_on", *services.SCHEDULE_FIELDS])
     # The pump's one history record is of its final state, with its schedule.
     bulk.insert_history(pumps, Pump, now=now)
 

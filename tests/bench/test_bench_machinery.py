@@ -17,7 +17,7 @@ from django.core.management import call_command
 
 from bench import csvfiles, measure, registry, synthetic
 from bench.__main__ import rows
-from pumps import services
+from pumps import importer, services
 from pumps.models import Pump, Refill, SchedulePolicy
 
 pytestmark = pytest.mark.django_db
@@ -128,3 +128,8 @@ def test_the_csv_files_import_with_the_dates_the_app_computes(tmp_path):
     assert {
         pump.pk: [getattr(pump, name) for name in STORED] for pump in Pump.objects.all()
     } == stored
+
+
+def test_the_csv_columns_are_the_importers():
+    assert (*importer.PUMP_REQUIRED, *importer.PUMP_OPTIONAL) == csvfiles.PUMP_COLUMNS
+    assert (*importer.REFILL_REQUIRED, *importer.REFILL_OPTIONAL) == csvfiles.REFILL_COLUMNS

@@ -23,12 +23,6 @@ def today() -> date:
 
 
 @pytest.fixture
-def nurse(client):
-    client.force_login(UserFactory(username="nurse", roles=[NURSE]))
-    return client
-
-
-@pytest.fixture
 def pump(today):
     pump = make_pump(model="synchromed_ii_40", implant_date=today - timedelta(days=700))
     fill(pump, on=today - timedelta(days=30), volume_ml="40")
@@ -41,32 +35,41 @@ def book_url(pump) -> str:
     return reverse("patients:book_visit", args=[pump.patient_id])
 
 
-def test_booking_a_refill_visit_shows_it_on_the_day_and_on_the_patient_page(nurse, pump, today):
+def test_booking_a_refill_visit_shows_it_on_the_day_and_on_the_patient_page(
+    nurse_client, pump, today
+):
     day = today + timedelta(days=3)
-    response = nurse.post(book_url(pump), {"kind": "refill", "day": day.isoformat(), "at": "10:30"})
+    response = nurse_client.post(
+        book_url(pump), {"kind": "refill", "day": day.isoformat(), "at": "10:30"}
+    )
     assert response.status_code == 302
     visit = Appointment.objects.get()
     assert (visit.kind, visit.status, visit.pump) == (VisitKind.REFILL, VisitStatus.BOOKED, pump)
     assert timezone.localtime(visit.scheduled_at).time() == time(10, 30)
-    day_page = nurse.get(reverse("patients:appointments_day"), {"day": day.isoformat()})
+    day_page = nurse_client.get(reverse("patients:appointments_day"), {"day": day.isoformat()})
     assert [v.pk for v in day_page.context["visits"]] == [visit.pk]
-    week_page = nurse.get(reverse("patients:appointments_week"), {"day": day.isoformat()})
+    week_page = nurse_client.get(reverse("patients:appointments_week"), {"day": day.isoformat()})
     assert any(visit in entry["visits"] for entry in week_page.context["days"])
-    assert f'data-visit="{visit.pk}"' in nurse.get(pump.patient.get_absolute_url()).content.decode()
+    assert (
+        f'data-visit="{visit.pk}"'
+        in nurse_client.get(pump.patient.get_absolute_url()).content.decode()
+    )
 
 
-def test_the_booking_form_suggests_the_due_date(nurse, pump):
-    response = nurse.get(book_url(pump), {"kind": "refill", "day": pump.refill_due.isoformat()})
+def test_the_booking_form_suggests_the_due_date(nurse_client, pump):
+    response = nurse_client.get(
+        book_url(pump), {"kind": "refill", "day": pump.refill_due.isoformat()}
+    )
     assert response.context["form"].initial["day"] == pump.refill_due
 
 
-def test_a_suggested_day_in_the_past_becomes_today(nurse, pump, today):
-    response = nurse.get(book_url(pump), {"day": "2001-01-01"})
+def test_a_suggested_day_in_the_past_becomes_today(nurse_client, pump, today):
+    response = nurse_client.get(book_url(pump), {"day": "2001-01-01"})
     assert response.context["form"].initial["day"] == today
 
 
-def test_a_visit_cannot_be_booked_in_the_past(nurse, pump, today):
-    response = nurse.post(
+def test_a_visit_cannot_be_booked_in_the_past(nurse_client, pump, today):
+    response = nurse_client.post(
         book_url(pump),
         {"kind": "refill", "day": (today - timedelta(days=1)).isoformat(), "at": "09:00"},
     )
@@ -82,42 +85,42 @@ def test_a_visit_cannot_be_booked_in_the_past(nurse, pump, today):
         ({"kind": "refill", "day": "2030-01-01", "at": "25:00"}, "at"),
     ],
 )
-def test_bad_booking_input_is_refused(nurse, pump, data, field):
-    response = nurse.post(book_url(pump), data)
+def test_bad_booking_input_is_refused(nurse_client, pump, data, field):
+    response = nurse_client.post(book_url(pump), data)
     assert field in response.context["form"].errors
     assert not Appointment.objects.exists()
 
 
-def test_a_booked_visit_after_the_deadline_is_shown_as_a_problem(nurse, pump):
+def test_a_booked_visit_after_the_deadline_is_shown_as_a_problem(nurse_client, pump):
     day = pump.refill_deadline + timedelta(days=1)
-    nurse.post(book_url(pump), {"kind": "refill", "day": day.isoformat(), "at": "09:00"})
-    page = nurse.get(reverse("patients:appointments_day"), {"day": day.isoformat()})
+    nurse_client.post(book_url(pump), {"kind": "refill", "day": day.isoformat(), "at": "09:00"})
+    page = nurse_client.get(reverse("patients:appointments_day"), {"day": day.isoformat()})
     assert "After the deadline" in page.content.decode()
 
 
-def test_a_missed_visit_stays_listed_until_rebooked(nurse, pump, today):
+def test_a_missed_visit_stays_listed_until_rebooked(nurse_client, pump, today):
     visit = services.book_visit(
         patient=pump.patient, pump=pump, kind=VisitKind.REFILL, day=today, at=time(9), today=today
     )
-    response = nurse.post(
+    response = nurse_client.post(
         reverse("patients:set_visit_status", args=[visit.pk]), {"status": "missed"}
     )
     assert response.status_code == 302
-    later = nurse.get(reverse("patients:appointments_day"), {"day": "2099-01-01"})
+    later = nurse_client.get(reverse("patients:appointments_day"), {"day": "2099-01-01"})
     assert [v.pk for v in later.context["missed"]] == [visit.pk]
-    nurse.post(
+    nurse_client.post(
         book_url(pump),
         {"kind": "refill", "day": (today + timedelta(days=2)).isoformat(), "at": "09:00"},
     )
-    assert nurse.get(reverse("patients:appointments_day")).context["missed"] == []
+    assert nurse_client.get(reverse("patients:appointments_day")).context["missed"] == []
 
 
-def test_a_visit_already_done_cannot_be_marked_missed(nurse, pump, today):
+def test_a_visit_already_done_cannot_be_marked_missed(nurse_client, pump, today):
     visit = services.book_visit(
         patient=pump.patient, pump=pump, kind=VisitKind.REFILL, day=today, at=time(9), today=today
     )
     services.set_visit_status(appointment=visit, status=VisitStatus.DONE)
-    response = nurse.post(
+    response = nurse_client.post(
         reverse("patients:set_visit_status", args=[visit.pk]), {"status": "missed"}, follow=True
     )
     assert "This visit is already done." in response.content.decode()
@@ -125,11 +128,11 @@ def test_a_visit_already_done_cannot_be_marked_missed(nurse, pump, today):
     assert visit.status == VisitStatus.DONE
 
 
-def test_the_status_form_does_not_redirect_off_site(nurse, pump, today):
+def test_the_status_form_does_not_redirect_off_site(nurse_client, pump, today):
     visit = services.book_visit(
         patient=pump.patient, pump=pump, kind=VisitKind.REFILL, day=today, at=time(9), today=today
     )
-    response = nurse.post(
+    response = nurse_client.post(
         reverse("patients:set_visit_status", args=[visit.pk]),
         {"status": "done", "next": "https://evil.example/"},
     )
@@ -150,7 +153,7 @@ def test_an_administrator_may_look_but_not_book(client, pump, today):
 # --- The patient page -------------------------------------------------------------
 
 
-def test_the_patient_page_shows_pump_schedule_refills_and_flags(nurse, pump):
+def test_the_patient_page_shows_pump_schedule_refills_and_flags(nurse_client, pump):
     Complication.objects.create(
         patient=pump.patient,
         pump=pump,
@@ -159,7 +162,7 @@ def test_the_patient_page_shows_pump_schedule_refills_and_flags(nurse, pump):
         severity="mild",
         outcome="resolved",
     )
-    response = nurse.get(pump.patient.get_absolute_url())
+    response = nurse_client.get(pump.patient.get_absolute_url())
     html = response.content.decode()
     assert response.context["current"] == pump
     assert f"{pump.refill_deadline:%a %-d %b %Y}" in html
@@ -170,10 +173,10 @@ def test_the_patient_page_shows_pump_schedule_refills_and_flags(nurse, pump):
     assert len(response.context["changes"]) >= 1
 
 
-def test_the_patient_page_query_count_does_not_grow_with_history(nurse, pump, today):
+def test_the_patient_page_query_count_does_not_grow_with_history(nurse_client, pump, today):
     url = pump.patient.get_absolute_url()
     with CaptureQueriesContext(connection) as first:
-        nurse.get(url)
+        nurse_client.get(url)
     for days_ago in range(19, 0, -1):
         fill(pump, on=today - timedelta(days=days_ago), volume_ml="40")
         services.book_visit(
@@ -185,12 +188,12 @@ def test_the_patient_page_query_count_does_not_grow_with_history(nurse, pump, to
             today=today,
         )
     with CaptureQueriesContext(connection) as second:
-        nurse.get(url)
+        nurse_client.get(url)
     assert len(second) == len(first)
 
 
-def test_an_unknown_patient_is_a_404(nurse):
-    assert nurse.get(reverse("patients:detail", args=[999999])).status_code == 404
+def test_an_unknown_patient_is_a_404(nurse_client):
+    assert nurse_client.get(reverse("patients:detail", args=[999999])).status_code == 404
 
 
 @pytest.mark.parametrize("role", [NURSE, PHYSICIAN, ADMINISTRATOR])

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from patients.roles import ADMINISTRATOR, PHYSICIAN
 from tests.factories import UserFactory
 
 
@@ -28,13 +28,6 @@ def physician(db):
 def physician_client(physician) -> Client:
     client = Client()
     client.force_login(physician)
-    return client
-
-
-@pytest.fixture
-def nurse_client(db) -> Client:
-    client = Client()
-    client.force_login(UserFactory(username="nurse", roles=[NURSE]))
     return client
 
 

@@ -22,12 +22,6 @@ def today() -> date:
 
 
 @pytest.fixture
-def nurse(client):
-    client.force_login(UserFactory(username="nurse", roles=[NURSE]))
-    return client
-
-
-@pytest.fixture
 def pump(today) -> Pump:
     """SynchroMed II 20 mL with baclofen 2000 mcg/mL at 400 mcg/day (0.2 mL/day),
     filled to 20 mL ten days ago: 18 mL expected today."""
@@ -69,8 +63,10 @@ def form_data(today: date, **changes) -> dict[str, str]:
     return data
 
 
-def test_the_form_is_prefilled_from_the_current_fill_and_shows_the_expected_residual(nurse, pump):
-    response = nurse.get(url(pump))
+def test_the_form_is_prefilled_from_the_current_fill_and_shows_the_expected_residual(
+    nurse_client, pump
+):
+    response = nurse_client.get(url(pump))
     assert response.status_code == 200
     initial = response.context["form"].initial
     assert initial["drug"] == "baclofen"
@@ -88,15 +84,15 @@ def test_the_form_is_prefilled_from_the_current_fill_and_shows_the_expected_resi
     assert html.count('name="dose_unit"') == 2
 
 
-def test_a_first_fill_has_no_preset_unit(nurse, today):
+def test_a_first_fill_has_no_preset_unit(nurse_client, today):
     pump = make_pump()
-    initial = nurse.get(url(pump)).context["form"].initial
+    initial = nurse_client.get(url(pump)).context["form"].initial
     assert "concentration_unit" not in initial
     assert "dose_unit" not in initial
 
 
-def test_a_clean_refill_saves_and_states_the_new_dates(nurse, pump, today):
-    response = nurse.post(url(pump), form_data(today), follow=True)
+def test_a_clean_refill_saves_and_states_the_new_dates(nurse_client, pump, today):
+    response = nurse_client.post(url(pump), form_data(today), follow=True)
     refill = Refill.objects.get(pump=pump, refill_date=today)
     assert response.redirect_chain[-1][0] == reverse("pumps:refill_saved", args=[refill.pk])
     pump.refresh_from_db()
@@ -138,51 +134,55 @@ def test_a_clean_refill_saves_and_states_the_new_dates(nurse, pump, today):
     ],
 )
 def test_bad_input_is_refused_with_a_field_error_and_nothing_saved(
-    nurse, pump, today, changes, field, message
+    nurse_client, pump, today, changes, field, message
 ):
     before = Refill.objects.count()
-    response = nurse.post(url(pump), form_data(today, **changes))
+    response = nurse_client.post(url(pump), form_data(today, **changes))
     assert response.status_code == 200
     assert message in response.context["form"].errors[field]
     assert Refill.objects.count() == before
 
 
-def test_a_refill_dated_tomorrow_is_refused(nurse, pump, today):
-    response = nurse.post(url(pump), form_data(today, refill_date=str(today + timedelta(days=1))))
+def test_a_refill_dated_tomorrow_is_refused(nurse_client, pump, today):
+    response = nurse_client.post(
+        url(pump), form_data(today, refill_date=str(today + timedelta(days=1)))
+    )
     assert response.context["form"].errors["refill_date"] == [
         "The refill date cannot be in the future."
     ]
 
 
-def test_a_refill_dated_before_the_previous_fill_is_refused(nurse, pump, today):
-    response = nurse.post(url(pump), form_data(today, refill_date=str(today - timedelta(days=11))))
+def test_a_refill_dated_before_the_previous_fill_is_refused(nurse_client, pump, today):
+    response = nurse_client.post(
+        url(pump), form_data(today, refill_date=str(today - timedelta(days=11)))
+    )
     assert "A later refill is already recorded" in response.context["form"].errors["refill_date"][0]
 
 
-def test_a_discrepancy_asks_for_confirmation_and_saves_once_confirmed(nurse, pump, today):
+def test_a_discrepancy_asks_for_confirmation_and_saves_once_confirmed(nurse_client, pump, today):
     data = form_data(today, residual_ml="15.9")  # 2.1 mL less than the 18 expected
-    response = nurse.post(url(pump), data)
+    response = nurse_client.post(url(pump), data)
     assert response.status_code == 200
     assert not Refill.objects.filter(pump=pump, refill_date=today).exists()
     (warning,) = response.context["warnings"]
     assert "You withdrew 15.9 mL but about 18 mL was expected" in warning
     assert "leak" in warning
     digest = response.context["form"].data["warnings_digest"]
-    response = nurse.post(url(pump), {**data, "confirm": "on", "warnings_digest": digest})
+    response = nurse_client.post(url(pump), {**data, "confirm": "on", "warnings_digest": digest})
     refill = Refill.objects.get(pump=pump, refill_date=today)
     assert refill.discrepancy is True
     assert response.status_code == 302
 
 
-def test_exactly_2_ml_off_saves_without_asking(nurse, pump, today):
-    nurse.post(url(pump), form_data(today, residual_ml="16"))
+def test_exactly_2_ml_off_saves_without_asking(nurse_client, pump, today):
+    nurse_client.post(url(pump), form_data(today, residual_ml="16"))
     assert Refill.objects.get(pump=pump, refill_date=today).discrepancy is False
 
 
-def test_confirming_one_warning_does_not_confirm_a_different_one(nurse, pump, today):
-    first = nurse.post(url(pump), form_data(today, residual_ml="15"))
+def test_confirming_one_warning_does_not_confirm_a_different_one(nurse_client, pump, today):
+    first = nurse_client.post(url(pump), form_data(today, residual_ml="15"))
     digest = first.context["form"].data["warnings_digest"]
-    response = nurse.post(
+    response = nurse_client.post(
         url(pump), form_data(today, residual_ml="12", confirm="on", warnings_digest=digest)
     )
     assert response.status_code == 200
@@ -190,67 +190,67 @@ def test_confirming_one_warning_does_not_confirm_a_different_one(nurse, pump, to
     assert not Refill.objects.filter(pump=pump, refill_date=today).exists()
 
 
-def test_a_dose_change_above_30_percent_asks_for_confirmation(nurse, pump, today):
-    response = nurse.post(url(pump), form_data(today, daily_dose="530"))
+def test_a_dose_change_above_30_percent_asks_for_confirmation(nurse_client, pump, today):
+    response = nurse_client.post(url(pump), form_data(today, daily_dose="530"))
     assert response.context["warnings"] == [
         "The dose changes by 32 % from the last refill (400 mcg/day to 530 mcg/day)."
     ]
-    assert nurse.post(url(pump), form_data(today, daily_dose="520")).status_code == 302
+    assert nurse_client.post(url(pump), form_data(today, daily_dose="520")).status_code == 302
 
 
-def test_a_baclofen_dose_in_the_wrong_unit_is_caught(nurse, pump, today):
-    response = nurse.post(url(pump), form_data(today, dose_unit="mg/day"))
+def test_a_baclofen_dose_in_the_wrong_unit_is_caught(nurse_client, pump, today):
+    response = nurse_client.post(url(pump), form_data(today, dose_unit="mg/day"))
     warnings = response.context["warnings"]
     assert "400 mg/day is above the usual baclofen range" in warnings[0]
     assert "Check the dose and its unit" in warnings[0]
     assert "changes by 99900 %" in warnings[1]
 
 
-def test_a_ziconotide_starting_dose_above_2_4_mcg_per_day_warns(nurse, today):
+def test_a_ziconotide_starting_dose_above_2_4_mcg_per_day_warns(nurse_client, today):
     pump = make_pump(model="synchromed_ii_40")
     data = form_data(
         today, drug="ziconotide", concentration="25", daily_dose="3", residual_ml="", volume_ml="20"
     )
-    warnings = nurse.post(url(pump), data).context["warnings"]
+    warnings = nurse_client.post(url(pump), data).context["warnings"]
     assert warnings == [
         "3 mcg/day is above the usual starting dose of ziconotide (2.4 mcg/day or less)."
     ]
 
 
-def test_the_same_form_submitted_twice_saves_once(nurse, pump, today):
+def test_the_same_form_submitted_twice_saves_once(nurse_client, pump, today):
     data = form_data(today)
-    first = nurse.post(url(pump), data)
-    second = nurse.post(url(pump), data)
+    first = nurse_client.post(url(pump), data)
+    second = nurse_client.post(url(pump), data)
     assert Refill.objects.filter(pump=pump, refill_date=today).count() == 1
     assert first["Location"] == second["Location"]
 
 
-def test_logging_a_refill_closes_the_booked_refill_visit(nurse, pump, today):
+def test_logging_a_refill_closes_the_booked_refill_visit(nurse_client, pump, today):
     visit = patient_services.book_visit(
         patient=pump.patient, pump=pump, kind=VisitKind.REFILL, day=today, at=time(10), today=today
     )
-    nurse.post(url(pump), form_data(today))
+    nurse_client.post(url(pump), form_data(today))
     visit.refresh_from_db()
     assert visit.status == VisitStatus.DONE
 
 
-def test_the_saved_page_offers_to_book_the_next_visit_on_the_due_date(nurse, pump, today):
-    response = nurse.post(url(pump), form_data(today), follow=True)
+def test_the_saved_page_offers_to_book_the_next_visit_on_the_due_date(nurse_client, pump, today):
+    response = nurse_client.post(url(pump), form_data(today), follow=True)
     pump.refresh_from_db()
     book = reverse("patients:book_visit", args=[pump.patient_id])
     link = f"{book}?kind=refill&amp;day={pump.refill_due:%Y-%m-%d}"
     assert link in response.content.decode()
 
 
-def test_eri_on_the_form_sets_the_battery_status(nurse, pump, today):
-    nurse.post(url(pump), form_data(today, eri="on"))
+def test_eri_on_the_form_sets_the_battery_status(nurse_client, pump, today):
+    nurse_client.post(url(pump), form_data(today, eri="on"))
     pump.refresh_from_db()
     assert pump.battery_status(today) == "eri"
 
 
-def test_an_explanted_pump_has_no_refill_form(nurse, pump, today):
+def test_an_explanted_pump_has_no_refill_form(nurse_client, pump, today):
     Pump.objects.filter(pk=pump.pk).update(explant_date=today, explant_reason="infection")
-    assert nurse.get(url(pump)).status_code == 404
+    assert nurse_client.get(url(pump)).status_code == 404
 
 
 @pytest.mark.parametrize(("role", "status"), [(NURSE, 200), (PHYSICIAN, 200), (ADMINISTRATOR, 403)])

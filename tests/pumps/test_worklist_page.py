@@ -24,12 +24,6 @@ def today() -> date:
     return timezone.localdate()
 
 
-@pytest.fixture
-def nurse_client(client):
-    client.force_login(UserFactory(username="nurse", roles=[NURSE]))
-    return client
-
-
 def serials_on_page(response) -> list[str]:
     return [pump.serial for pump in response.context["page"].object_list]
 
