@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -23,6 +25,36 @@ from patients.choices import (
     VisitKind,
     VisitStatus,
 )
+
+
+class EnteredInError(models.Model):
+    """A clinical record that can be marked entered in error (clinical-rules.md 9).
+
+    Nothing clinical is deleted from the staff pages: a record made by mistake
+    stays, struck through with who, when and why, and leaves every calculation.
+    """
+
+    entered_in_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    entered_in_error_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
+    entered_in_error_reason = models.TextField(blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_entered_in_error(self) -> bool:
+        return self.entered_in_error_at is not None
+
+
+# The records still in force: what every calculation and list reads.
+IN_FORCE = models.Q(entered_in_error_at__isnull=True)
 
 
 class Patient(models.Model):
@@ -68,14 +100,16 @@ class Patient(models.Model):
         return f"{self.given_name} {self.family_name}"
 
 
-class Trial(models.Model):
+class Trial(EnteredInError):
     """A screening trial; only a confirmed success leads to a pump (section 6)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="trials")
     trial_date = models.DateField()
     method = models.CharField(max_length=16, choices=TrialMethod.choices)
     drug = models.ForeignKey("pumps.Drug", on_delete=models.PROTECT, related_name="trials")
-    dose = models.DecimalField(max_digits=10, decimal_places=3, validators=[MinValueValidator(0)])
+    dose = models.DecimalField(
+        max_digits=10, decimal_places=3, validators=[MinValueValidator(Decimal("0.001"))]
+    )
     dose_unit = models.CharField(max_length=8, choices=TrialDoseUnit.choices)
     scale = models.CharField(max_length=10, choices=TrialScale.choices)
     score_before = models.CharField(max_length=3)
@@ -108,7 +142,7 @@ class Trial(models.Model):
         )
 
 
-class Complication(models.Model):
+class Complication(EnteredInError):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="complications")
     pump = models.ForeignKey(
         "pumps.Pump",
@@ -137,7 +171,7 @@ class Complication(models.Model):
         return f"{self.get_kind_display()} on {self.occurred_on}"
 
 
-class MriScan(models.Model):
+class MriScan(EnteredInError):
     """An MRI; a SynchroMed pump must be interrogated the same day (section 7)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="mri_scans")

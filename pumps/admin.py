@@ -163,6 +163,7 @@ class PumpModelAdmin(HistoryReadOnlyAdmin):
         "name",
         "reservoir_ml",
         "alarm_ml",
+        "discrepancy_threshold_ml",
         "has_battery",
         "battery_window",
         "battery_note",
@@ -199,6 +200,7 @@ class DrugAdmin(HistoryReadOnlyAdmin):
         "first_fill_stability_days",
         "undiluted_stability_days",
         "urgent_when_due",
+        "accepted_concentrations",
         "policy_note",
     ]
     list_filter = ["urgent_when_due"]
@@ -212,6 +214,15 @@ class DrugAdmin(HistoryReadOnlyAdmin):
             "undiluted_stability_days",
         }
     )
+
+    @admin.display(description="accepted concentration (mcg/mL)")
+    def accepted_concentrations(self, obj: Drug) -> str:
+        low, high = obj.concentration_min_mcg_per_ml, obj.concentration_max_mcg_per_ml
+        if low is None and high is None:
+            return "any"
+        return f"{plain_decimal(low) if low is not None else '0'} to " + (
+            plain_decimal(high) if high is not None else "any"
+        )
 
     def save_model(self, request: HttpRequest, obj: Drug, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -231,7 +242,6 @@ class SchedulePolicyAdmin(HistoryReadOnlyAdmin):
         "__str__",
         "refill_margin_days",
         "lookahead_days",
-        "discrepancy_threshold_ml",
         "dose_change_warn_percent",
     ]
 

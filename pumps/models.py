@@ -11,9 +11,11 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from patients.models import EnteredInError
 from pumps import schedule
 from pumps.choices import (
     BatteryStatus,
@@ -39,6 +41,14 @@ class PumpModel(models.Model):
     )
     alarm_ml = models.DecimalField(
         "low-reservoir alarm (mL)", **ML, validators=[MinValueValidator(0)]
+    )
+    discrepancy_threshold_ml = models.DecimalField(
+        "discrepancy threshold (mL)",
+        **ML,
+        default=Decimal("2.0"),
+        validators=[MinValueValidator(0)],
+        help_text="A residual volume further than this from the expected one is flagged "
+        "(5 % of the reservoir by default).",
     )
     has_battery = models.BooleanField()
     battery_window_opens_years = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -116,6 +126,26 @@ class Drug(models.Model):
         blank=True,
         help_text="Starting dose ceiling (ziconotide: 2.4 mcg/day).",
     )
+    concentration_min_mcg_per_ml = models.DecimalField(
+        "lowest accepted concentration (mcg/mL)",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="A concentration below this is refused as a likely mg/mcg slip. "
+        "Blank: no lower limit.",
+    )
+    concentration_max_mcg_per_ml = models.DecimalField(
+        "highest accepted concentration (mcg/mL)",
+        max_digits=12,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="A concentration above this is refused as a likely mg/mcg slip. "
+        "Blank: no upper limit.",
+    )
     policy_note = models.CharField(
         max_length=200, blank=True, help_text="e.g. 'compounded: local policy, thin sources'."
     )
@@ -152,6 +182,16 @@ class Drug(models.Model):
             undiluted_days=self.undiluted_stability_days,
         )
 
+    @property
+    def concentration_range(self) -> schedule.ConcentrationRange:
+        def exact(value: Decimal | None) -> Fraction | None:
+            return Fraction(value) if value is not None else None
+
+        return schedule.ConcentrationRange(
+            low_mcg=exact(self.concentration_min_mcg_per_ml),
+            high_mcg=exact(self.concentration_max_mcg_per_ml),
+        )
+
 
 class SchedulePolicy(models.Model):
     """The clinic's scheduling defaults (sections 3 and 4); one row."""
@@ -165,13 +205,6 @@ class SchedulePolicy(models.Model):
         default=14,
         validators=[MaxValueValidator(120)],
         help_text="Days before the due date that a refill shows as upcoming.",
-    )
-    discrepancy_threshold_ml = models.DecimalField(
-        max_digits=5,
-        decimal_places=2,
-        default=Decimal("2.0"),
-        validators=[MinValueValidator(0)],
-        help_text="A residual volume further than this from the expected one is flagged.",
     )
     dose_change_warn_percent = models.PositiveSmallIntegerField(
         default=30, help_text="A dose change above this percentage asks for confirmation."
@@ -284,6 +317,13 @@ class Pump(models.Model):
         blank=True,
         help_text="First day the Elective Replacement Indicator was seen on this pump.",
     )
+    # Section 5: the pump stops about 90 days after ERI first shows. Kept with
+    # eri_reported_on by pumps.services.set_eri, so the worklist ranks by it.
+    eri_replace_by = models.DateField("replace by", null=True, blank=True, editable=False)
+    # Section 4: refills of this pump (in force) whose residual flag no
+    # physician has signed off. Kept by the services that write refills, so
+    # every list, count and export reads one indexed column.
+    open_discrepancies = models.PositiveIntegerField(default=0, editable=False)
 
     history = HistoricalRecords()
     objects = PumpQuerySet.as_manager()
@@ -324,8 +364,21 @@ class Pump(models.Model):
                 name="active_pump_eri",
                 condition=Q(explant_date__isnull=True, eri_reported_on__isnull=False),
             ),
+            # The ERI rank is ordered by the replace-by date (section 5).
+            models.Index(
+                fields=["eri_replace_by", "serial"],
+                name="active_pump_eri_replace_by",
+                condition=Q(explant_date__isnull=True, eri_replace_by__isnull=False),
+            ),
+            models.Index(
+                fields=["open_discrepancies"],
+                name="active_pump_open_discrepancy",
+                condition=Q(explant_date__isnull=True, open_discrepancies__gt=0),
+            ),
         ]
         constraints = [
+            # Serials are compared without regard to case (clinical-rules.md 8).
+            models.UniqueConstraint(Lower("serial"), name="pump_serial_unique_any_case"),
             models.CheckConstraint(
                 name="explant_not_before_implant",
                 condition=Q(explant_date__isnull=True)
@@ -373,12 +426,11 @@ class Pump(models.Model):
 
     @property
     def has_unsigned_discrepancy(self) -> bool:
-        """The latest refill's residual flag awaits a physician's sign-off."""
-        fill = self.latest_fill
-        return fill is not None and fill.discrepancy and fill.discrepancy_signed_off_at is None
+        """Any refill in force carries a residual flag awaiting sign-off (section 4)."""
+        return self.open_discrepancies > 0
 
 
-class Refill(models.Model):
+class Refill(EnteredInError):
     """A refill visit: the reservoir emptied, checked and filled (sections 2 to 4)."""
 
     pump = models.ForeignKey(Pump, on_delete=models.PROTECT, related_name="refills")
@@ -389,6 +441,12 @@ class Refill(models.Model):
     daily_dose = models.DecimalField(max_digits=12, decimal_places=4)
     dose_unit = models.CharField(max_length=8, choices=DoseUnit.choices)
     volume_ml = models.DecimalField("volume after fill (mL)", **ML)
+    # Patient-activated boluses (section 2): the dose in the daily dose's unit
+    # and the most allowed a day; the refill dates assume every one is taken.
+    bolus_dose = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    boluses_per_day = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(99)]
+    )
     residual_ml = models.DecimalField("residual withdrawn (mL)", **ML, null=True, blank=True)
     expected_residual_ml = models.DecimalField(
         "expected residual (mL)",
@@ -398,6 +456,15 @@ class Refill(models.Model):
         blank=True,
         editable=False,
         help_text="From the previous fill, rounded to 0.001 mL for display.",
+    )
+    expected_residual_low_ml = models.DecimalField(
+        "expected residual, every bolus taken (mL)",
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The low end of the expected range when the previous fill allowed boluses.",
     )
     discrepancy = models.BooleanField(default=False, editable=False)
     discrepancy_signed_off_by = models.ForeignKey(
@@ -440,11 +507,24 @@ class Refill(models.Model):
             models.Index(
                 fields=["pump"],
                 name="refill_open_discrepancy",
-                condition=Q(discrepancy=True, discrepancy_signed_off_at__isnull=True),
+                condition=Q(
+                    discrepancy=True,
+                    discrepancy_signed_off_at__isnull=True,
+                    entered_in_error_at__isnull=True,
+                ),
             ),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["pump", "refill_date"], name="one_refill_per_pump_day"),
+            # A refill entered in error stays beside the corrected one.
+            models.UniqueConstraint(
+                fields=["pump", "refill_date"],
+                name="one_refill_per_pump_day",
+                condition=Q(entered_in_error_at__isnull=True),
+            ),
+            models.CheckConstraint(
+                name="bolus_needs_boluses_per_day",
+                condition=Q(bolus_dose__isnull=True) | Q(bolus_dose=0) | Q(boluses_per_day__gt=0),
+            ),
             models.CheckConstraint(name="concentration_positive", condition=Q(concentration__gt=0)),
             models.CheckConstraint(name="daily_dose_not_negative", condition=Q(daily_dose__gte=0)),
             models.CheckConstraint(name="volume_not_negative", condition=Q(volume_ml__gte=0)),
@@ -462,6 +542,7 @@ class Refill(models.Model):
 
     @property
     def daily_volume_ml(self) -> Fraction:
+        """Basal daily volume, without boluses (section 4's high end)."""
         return schedule.daily_volume_ml(
             daily_dose=self.daily_dose,
             dose_unit=self.dose_unit,
@@ -470,11 +551,27 @@ class Refill(models.Model):
         )
 
     @property
+    def allowed_daily_volume_ml(self) -> Fraction:
+        """Daily volume with every allowed bolus taken (sections 2 and 3)."""
+        return schedule.daily_volume_ml(
+            daily_dose=self.daily_dose,
+            dose_unit=self.dose_unit,
+            concentration=self.concentration,
+            concentration_unit=self.concentration_unit,
+            bolus_dose=self.bolus_dose,
+            boluses_per_day=self.boluses_per_day,
+        )
+
+    @property
     def discrepancy_open(self) -> bool:
-        return self.discrepancy and self.discrepancy_signed_off_at is None
+        return (
+            self.discrepancy
+            and self.discrepancy_signed_off_at is None
+            and self.entered_in_error_at is None
+        )
 
 
-class DoseAdjustment(models.Model):
+class DoseAdjustment(EnteredInError):
     """A reprogramming without a refill: the rate changes from that day (section 3)."""
 
     pump = models.ForeignKey(Pump, on_delete=models.PROTECT, related_name="dose_adjustments")
@@ -496,7 +593,9 @@ class DoseAdjustment(models.Model):
         ordering = ["-adjusted_on", "-pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["pump", "adjusted_on"], name="one_dose_adjustment_per_pump_day"
+                fields=["pump", "adjusted_on"],
+                name="one_dose_adjustment_per_pump_day",
+                condition=Q(entered_in_error_at__isnull=True),
             ),
             models.CheckConstraint(
                 name="adjusted_dose_not_negative", condition=Q(daily_dose__gte=0)

@@ -53,16 +53,44 @@ def dose_mcg_per_day(amount: Number, unit: str) -> Fraction:
 
 
 def daily_volume_ml(
-    *, daily_dose: Number, dose_unit: str, concentration: Number, concentration_unit: str
+    *,
+    daily_dose: Number,
+    dose_unit: str,
+    concentration: Number,
+    concentration_unit: str,
+    bolus_dose: Number | None = None,
+    boluses_per_day: int | None = None,
 ) -> Fraction:
-    """Daily volume in mL/day = daily dose / concentration, in matching units."""
+    """Daily volume in mL/day = daily dose / concentration, in matching units.
+
+    With a bolus allowance (section 2) the dose is daily dose + bolus dose x
+    boluses per day, the bolus in the daily dose's unit: the makers date the
+    next refill as if every allowed bolus is taken.
+    """
     concentration_mcg = concentration_mcg_per_ml(concentration, concentration_unit)
     if concentration_mcg <= 0:
         raise ValueError("concentration must be above zero")
     dose_mcg = dose_mcg_per_day(daily_dose, dose_unit)
     if dose_mcg < 0:
         raise ValueError("daily dose cannot be negative")
+    if bolus_dose:
+        if bolus_dose < 0:
+            raise ValueError("bolus dose cannot be negative")
+        dose_mcg += dose_mcg_per_day(bolus_dose, dose_unit) * (boluses_per_day or 0)
     return dose_mcg / concentration_mcg
+
+
+@dataclass(frozen=True)
+class ConcentrationRange:
+    """A drug's accepted concentrations in mcg/mL; None means no limit that way."""
+
+    low_mcg: Fraction | None = None
+    high_mcg: Fraction | None = None
+
+    def accepts(self, concentration_mcg: Fraction) -> bool:
+        return (self.low_mcg is None or concentration_mcg >= self.low_mcg) and (
+            self.high_mcg is None or concentration_mcg <= self.high_mcg
+        )
 
 
 # --- Section 2: how long the drug may stay in the pump ---------------------
@@ -222,9 +250,23 @@ def refill_status(
 # --- Section 4: residual volume check ---------------------------------------
 
 
-def is_discrepancy(*, actual_ml: Number, expected_ml: Number, threshold_ml: Number) -> bool:
-    """True when |actual - expected| is above the threshold (exactly 2.0 is not)."""
-    return abs(Fraction(actual_ml) - Fraction(expected_ml)) > Fraction(threshold_ml)
+def is_discrepancy(
+    *,
+    actual_ml: Number,
+    expected_ml: Number,
+    threshold_ml: Number,
+    expected_low_ml: Number | None = None,
+) -> bool:
+    """True when the actual residual lies further than the threshold from the
+    expected one, or from the nearer end of the range [low, expected] when
+    boluses were allowed (section 4). Exactly the threshold is not flagged."""
+    actual = Fraction(actual_ml)
+    high = Fraction(expected_ml)
+    low = Fraction(expected_low_ml) if expected_low_ml is not None else high
+    if low <= actual <= high:
+        return False
+    distance = low - actual if actual < low else actual - high
+    return distance > Fraction(threshold_ml)
 
 
 # --- Section 5: battery -------------------------------------------------------
@@ -241,6 +283,15 @@ def add_years(day: date, years: int) -> date:
 def battery_window(*, implant_date: date, opens_years: int, closes_years: int) -> tuple[date, date]:
     """(opens, closes) of the replacement window of a battery pump."""
     return add_years(implant_date, opens_years), add_years(implant_date, closes_years)
+
+
+# After ERI first shows the pump stops within about 90 days (section 5).
+ERI_STOP_DAYS = 90
+
+
+def eri_replace_by(eri_seen_on: date | None) -> date | None:
+    """The date the battery is expected to stop: the earliest ERI + 90 days."""
+    return eri_seen_on + timedelta(days=ERI_STOP_DAYS) if eri_seen_on is not None else None
 
 
 def battery_status(
@@ -291,12 +342,21 @@ def due_list_sort_key(
     battery: BatteryStatus,
     refill_deadline: date | None,
     window_closes: date | None,
+    replace_by: date | None,
     serial: str,
 ) -> tuple[int, date, str]:
-    """Rank, then the date that put the pump there, then serial."""
+    """Rank, then the date that put the pump there, then serial.
+
+    Refill ranks and the rest: the refill deadline; battery ``eri``: the
+    replace-by date; battery ``overdue`` and ``window``: the window's close.
+    """
     rank = due_list_rank(refill, battery)
-    by_battery = rank < REST_RANK and DUE_LIST_RANKS[rank][0] == "battery"
-    ranking_date = window_closes if by_battery else refill_deadline
+    if rank < REST_RANK and DUE_LIST_RANKS[rank] == ("battery", BatteryStatus.ERI):
+        ranking_date = replace_by
+    elif rank < REST_RANK and DUE_LIST_RANKS[rank][0] == "battery":
+        ranking_date = window_closes
+    else:
+        ranking_date = refill_deadline
     return rank, ranking_date or date.max, serial
 
 

@@ -19,9 +19,10 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from patients.models import Patient
+from patients.corrections import mark_entered_in_error, unmark_entered_in_error
+from patients.models import IN_FORCE, Patient
 from patients.services import close_refill_visit
-from pumps import schedule
+from pumps import entry_safety, schedule
 from pumps.choices import ConcentrationUnit, DoseUnit, ExplantReason
 from pumps.formatting import plain_decimal
 from pumps.models import DoseAdjustment, Drug, Pump, PumpModel, Refill, SchedulePolicy
@@ -56,6 +57,7 @@ SCHEDULE_FIELDS = (
     "refill_limited_by",
     "battery_window_opens",
     "battery_window_closes",
+    "eri_replace_by",
 )
 
 
@@ -98,7 +100,11 @@ def compute_schedule(
             opens_years=model.battery_window_opens_years,
             closes_years=model.battery_window_closes_years,
         )
-        values.update(battery_window_opens=opens, battery_window_closes=closes)
+        values.update(
+            battery_window_opens=opens,
+            battery_window_closes=closes,
+            eri_replace_by=schedule.eri_replace_by(pump.eri_reported_on),
+        )
     return values
 
 
@@ -106,7 +112,8 @@ def fill_facts(refill: Refill, *, is_first_fill: bool) -> FillFacts:
     return FillFacts(
         refill_date=refill.refill_date,
         volume_ml=refill.volume_ml,
-        daily_volume=refill.daily_volume_ml,
+        # The refill dates assume every allowed bolus is taken (section 2).
+        daily_volume=refill.allowed_daily_volume_ml,
         concentration_mcg=schedule.concentration_mcg_per_ml(
             refill.concentration, refill.concentration_unit
         ),
@@ -116,13 +123,21 @@ def fill_facts(refill: Refill, *, is_first_fill: bool) -> FillFacts:
 
 
 def rate_changes_after(
-    refill: Refill, adjustments: Iterable[DoseAdjustment]
+    refill: Refill, adjustments: Iterable[DoseAdjustment], *, with_boluses: bool = True
 ) -> list[schedule.RateChange]:
-    """Reprogrammings after ``refill``, as daily volumes at its concentration."""
+    """Reprogrammings after ``refill`` (in force), as daily volumes at its concentration.
+
+    The fill's bolus allowance still holds after a reprogramming of the basal
+    dose; ``with_boluses=False`` gives the basal volumes (section 4's high end).
+    """
+    bolus_volume = (
+        refill.allowed_daily_volume_ml - refill.daily_volume_ml if with_boluses else Fraction(0)
+    )
     return [
         schedule.RateChange(
             on=adjustment.adjusted_on,
-            daily_volume_ml=schedule.daily_volume_ml(
+            daily_volume_ml=bolus_volume
+            + schedule.daily_volume_ml(
                 daily_dose=adjustment.daily_dose,
                 dose_unit=adjustment.dose_unit,
                 concentration=refill.concentration,
@@ -130,7 +145,7 @@ def rate_changes_after(
             ),
         )
         for adjustment in adjustments
-        if adjustment.adjusted_on > refill.refill_date
+        if adjustment.adjusted_on > refill.refill_date and not adjustment.is_entered_in_error
     ]
 
 
@@ -140,23 +155,31 @@ def store_schedule(pump: Pump, *, policy: SchedulePolicy | None = None) -> Pump:
     Call inside a transaction holding the pump's row lock.
     """
     policy = policy or SchedulePolicy.current()
-    latest = (
-        Refill.objects.filter(pump=pump).select_related("drug").order_by("-refill_date").first()
-    )
+    refills = Refill.objects.filter(IN_FORCE, pump=pump)
+    latest = refills.select_related("drug").order_by("-refill_date").first()
     fill = None
     changes: list[schedule.RateChange] = []
     if latest is not None:
-        is_first = not Refill.objects.filter(pump=pump, refill_date__lt=latest.refill_date).exists()
+        is_first = not refills.filter(refill_date__lt=latest.refill_date).exists()
         fill = fill_facts(latest, is_first_fill=is_first)
         changes = rate_changes_after(
-            latest, DoseAdjustment.objects.filter(pump=pump, adjusted_on__gt=latest.refill_date)
+            latest,
+            DoseAdjustment.objects.filter(IN_FORCE, pump=pump, adjusted_on__gt=latest.refill_date),
         )
     values = compute_schedule(pump=pump, fill=fill, rate_changes=changes, policy=policy)
+    values["open_discrepancies"] = count_open_discrepancies(pump)
     pump.latest_fill = latest
     for field, value in values.items():
         setattr(pump, field, value)
     pump.save(update_fields=["latest_fill", *values])
     return pump
+
+
+def count_open_discrepancies(pump: Pump) -> int:
+    """Refills in force whose residual flag awaits a physician (section 4)."""
+    return Refill.objects.filter(
+        IN_FORCE, pump=pump, discrepancy=True, discrepancy_signed_off_at__isnull=True
+    ).count()
 
 
 def recompute_schedules(pumps: Iterable[Pump] | None = None) -> int:
@@ -174,17 +197,40 @@ def recompute_schedules(pumps: Iterable[Pump] | None = None) -> int:
 # --- Refills --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ExpectedResidual:
+    """Section 4's expected residual: a range when the previous fill allowed boluses.
+
+    ``high_ml`` is the basal expectation (no bolus taken), ``low_ml`` the one
+    with every allowed bolus taken; without boluses the two are equal.
+    """
+
+    low_ml: Fraction
+    high_ml: Fraction
+
+    @property
+    def is_range(self) -> bool:
+        return self.low_ml != self.high_ml
+
+
 def expected_residual(
     previous: Refill, on: date, adjustments: Iterable[DoseAdjustment]
-) -> Fraction:
+) -> ExpectedResidual:
     """V_prev - R_prev x days since the previous fill, not below zero (section 4)."""
-    return schedule.volume_on(
-        fill_date=previous.refill_date,
-        volume_ml=previous.volume_ml,
-        daily_volume=previous.daily_volume_ml,
-        on=on,
-        rate_changes=rate_changes_after(previous, adjustments),
-    )
+    adjustments = list(adjustments)
+
+    def left(daily_volume: Fraction, with_boluses: bool) -> Fraction:
+        return schedule.volume_on(
+            fill_date=previous.refill_date,
+            volume_ml=previous.volume_ml,
+            daily_volume=daily_volume,
+            on=on,
+            rate_changes=rate_changes_after(previous, adjustments, with_boluses=with_boluses),
+        )
+
+    high = left(previous.daily_volume_ml, False)
+    low = left(previous.allowed_daily_volume_ml, True) if previous.bolus_dose else high
+    return ExpectedResidual(low_ml=low, high_ml=high)
 
 
 def round_ml(volume: Fraction) -> Decimal:
@@ -194,134 +240,274 @@ def round_ml(volume: Fraction) -> Decimal:
 
 
 def residual_flagged(
-    residual_ml: Decimal | None, expected_ml: Fraction, *, threshold_ml: Decimal
+    residual_ml: Decimal | None, expected: ExpectedResidual, *, threshold_ml: Decimal
 ) -> bool:
     """Section 4's flag; a residual nobody measured is never flagged."""
     return residual_ml is not None and schedule.is_discrepancy(
-        actual_ml=residual_ml, expected_ml=expected_ml, threshold_ml=threshold_ml
+        actual_ml=residual_ml,
+        expected_ml=expected.high_ml,
+        expected_low_ml=expected.low_ml,
+        threshold_ml=threshold_ml,
     )
 
 
 def residual_columns(
-    residual_ml: Decimal | None, expected_ml: Fraction, *, threshold_ml: Decimal
+    residual_ml: Decimal | None, expected: ExpectedResidual, *, threshold_ml: Decimal
 ) -> dict[str, Any]:
-    """The stored expected residual and flag of a refill about to be written in bulk."""
+    """The stored expected residual (range) and flag of a refill about to be written."""
     return {
-        "expected_residual_ml": round_ml(expected_ml),
-        "discrepancy": residual_flagged(residual_ml, expected_ml, threshold_ml=threshold_ml),
+        "expected_residual_ml": round_ml(expected.high_ml),
+        "expected_residual_low_ml": round_ml(expected.low_ml) if expected.is_range else None,
+        "discrepancy": residual_flagged(residual_ml, expected, threshold_ml=threshold_ml),
     }
 
 
-def set_residual_check(refill: Refill, expected_ml: Fraction, *, threshold_ml: Decimal) -> None:
+def set_residual_check(
+    refill: Refill, expected: ExpectedResidual, *, threshold_ml: Decimal
+) -> None:
     """residual_columns, set on a refill instance."""
-    columns = residual_columns(refill.residual_ml, expected_ml, threshold_ml=threshold_ml)
+    columns = residual_columns(refill.residual_ml, expected, threshold_ml=threshold_ml)
     for name, value in columns.items():
         setattr(refill, name, value)
 
 
 @dataclass(frozen=True)
 class ResidualCheck:
-    expected_ml: Fraction | None
+    expected: ExpectedResidual | None
     discrepancy: bool
 
+    @property
+    def expected_ml(self) -> Fraction | None:
+        """The basal expectation (the range's high end)."""
+        return self.expected.high_ml if self.expected is not None else None
 
-def check_residual(
-    *, pump: Pump, refill_date: date, residual_ml: Decimal | None, policy: SchedulePolicy
-) -> ResidualCheck:
-    """Expected residual from the previous fill, and whether the actual one is flagged."""
-    previous = (
-        Refill.objects.filter(pump=pump, refill_date__lt=refill_date)
+
+def previous_fill(pump: Pump, before: date) -> Refill | None:
+    """The latest fill in force before ``before``."""
+    return (
+        Refill.objects.filter(IN_FORCE, pump=pump, refill_date__lt=before)
         .select_related("drug")
         .order_by("-refill_date")
         .first()
     )
+
+
+def check_residual(
+    *, pump: Pump, refill_date: date, residual_ml: Decimal | None, previous: Refill | None = None
+) -> ResidualCheck:
+    """Expected residual from the previous fill, and whether the actual one is flagged.
+
+    The threshold is the pump model's (section 4). ``previous`` defaults to
+    the latest fill in force before ``refill_date``.
+    """
+    previous = previous or previous_fill(pump, refill_date)
     if previous is None:
-        return ResidualCheck(expected_ml=None, discrepancy=False)
+        return ResidualCheck(expected=None, discrepancy=False)
     adjustments = DoseAdjustment.objects.filter(
-        pump=pump, adjusted_on__gt=previous.refill_date, adjusted_on__lte=refill_date
+        IN_FORCE, pump=pump, adjusted_on__gt=previous.refill_date, adjusted_on__lte=refill_date
     )
     expected = expected_residual(previous, refill_date, adjustments)
-    flagged = residual_flagged(residual_ml, expected, threshold_ml=policy.discrepancy_threshold_ml)
-    return ResidualCheck(expected_ml=expected, discrepancy=flagged)
+    flagged = residual_flagged(
+        residual_ml, expected, threshold_ml=pump.model.discrepancy_threshold_ml
+    )
+    return ResidualCheck(expected=expected, discrepancy=flagged)
 
 
-def validate_fill(
-    *,
-    pump: Pump,
-    refill_date: date,
-    concentration: Decimal,
-    concentration_unit: str,
-    daily_dose: Decimal,
-    dose_unit: str,
-    volume_ml: Decimal,
-    residual_ml: Decimal | None,
-    today: date,
-    eri: bool = False,
-) -> None:
-    """The invariants of a fill, whichever door it came through.
+def expected_residual_text(expected: ExpectedResidual) -> str:
+    """'about 7.4 mL', or 'between 3.1 and 7.4 mL' with a bolus allowance."""
+    high = plain_decimal(round_ml(expected.high_ml).quantize(Decimal("0.01")))
+    if not expected.is_range:
+        return f"about {high} mL"
+    low = plain_decimal(round_ml(expected.low_ml).quantize(Decimal("0.01")))
+    return f"between {low} and {high} mL"
+
+
+# --- Section 8: a fill's refusals and confirmations --------------------------------
+
+
+@dataclass(frozen=True)
+class Fill:
+    """The clinical values of one fill, as typed (units explicit)."""
+
+    refill_date: date
+    drug: Drug
+    concentration: Decimal
+    concentration_unit: str
+    daily_dose: Decimal
+    dose_unit: str
+    volume_ml: Decimal
+    residual_ml: Decimal | None = None
+    eri: bool = False
+    bolus_dose: Decimal | None = None
+    boluses_per_day: int | None = None
+
+    @property
+    def has_boluses(self) -> bool:
+        return bool(self.bolus_dose)
+
+    def numbers(self) -> entry_safety.FillNumbers:
+        """Canonical units; call only once the units are known to be valid."""
+        return entry_safety.FillNumbers(
+            drug_code=self.drug.code,
+            concentration=self.concentration,
+            concentration_unit=self.concentration_unit,
+            concentration_mcg=schedule.concentration_mcg_per_ml(
+                self.concentration, self.concentration_unit
+            ),
+            daily_dose=self.daily_dose,
+            dose_unit=self.dose_unit,
+            dose_mcg=schedule.dose_mcg_per_day(self.daily_dose, self.dose_unit),
+            daily_volume_ml=schedule.daily_volume_ml(
+                daily_dose=self.daily_dose,
+                dose_unit=self.dose_unit,
+                concentration=self.concentration,
+                concentration_unit=self.concentration_unit,
+            ),
+        )
+
+    def allowed_daily_volume(self) -> Fraction:
+        return schedule.daily_volume_ml(
+            daily_dose=self.daily_dose,
+            dose_unit=self.dose_unit,
+            concentration=self.concentration,
+            concentration_unit=self.concentration_unit,
+            bolus_dose=self.bolus_dose,
+            boluses_per_day=self.boluses_per_day,
+        )
+
+
+def refill_numbers(refill: Refill) -> entry_safety.FillNumbers:
+    """A stored refill's numbers, for comparing the next fill with it."""
+    return Fill(
+        refill_date=refill.refill_date,
+        drug=refill.drug,
+        concentration=refill.concentration,
+        concentration_unit=refill.concentration_unit,
+        daily_dose=refill.daily_dose,
+        dose_unit=refill.dose_unit,
+        volume_ml=refill.volume_ml,
+    ).numbers()
+
+
+def _mL(amount: Decimal) -> str:
+    return f"{plain_decimal(amount)} mL"
+
+
+def validate_fill(*, pump: Pump, fill: Fill, today: date) -> None:
+    """The refusals of sections 2, 4 and 8 for a fill, whichever door it came through.
 
     Raises ``ValidationError`` with a message per field, in staff's words.
     """
     errors: dict[str, str] = {}
     reservoir = pump.model.reservoir_ml
-    if not pump.is_active:
+    alarm = pump.alarm_ml
+    refusal = entry_safety.date_refusal(fill.refill_date, today=today, happened=True)
+    if refusal:
+        errors["refill_date"] = refusal
+    elif not pump.is_active:
         errors["refill_date"] = f"Pump {pump.serial} was explanted on {pump.explant_date}."
-    elif refill_date > today:
-        errors["refill_date"] = "The refill date cannot be in the future."
-    elif refill_date < pump.implant_date:
+    elif fill.refill_date < pump.implant_date:
         errors["refill_date"] = f"The pump was implanted on {pump.implant_date}, after this date."
     else:
-        latest = pump.refills.order_by("-refill_date").values_list("refill_date", flat=True).first()
-        if latest is not None and refill_date < latest:
+        latest = (
+            pump.refills.filter(IN_FORCE)
+            .order_by("-refill_date")
+            .values_list("refill_date", flat=True)
+            .first()
+        )
+        if latest is not None and fill.refill_date < latest:
             errors["refill_date"] = f"A later refill is already recorded ({latest})."
-        elif latest is not None and refill_date == latest:
+        elif latest is not None and fill.refill_date == latest:
             errors["refill_date"] = f"A refill on {latest} is already recorded for this pump."
-    if concentration_unit not in ConcentrationUnit.values:
+    units_known = True
+    if fill.concentration_unit not in ConcentrationUnit.values:
         errors["concentration_unit"] = "Choose mg/mL or mcg/mL."
-    if dose_unit not in DoseUnit.values:
+        units_known = False
+    if fill.dose_unit not in DoseUnit.values:
         errors["dose_unit"] = "Choose mg/day or mcg/day."
-    if concentration <= 0:
+        units_known = False
+    if fill.concentration <= 0:
         errors["concentration"] = "The concentration must be above zero."
-    if daily_dose < 0:
+    if fill.daily_dose < 0:
         errors["daily_dose"] = "The daily dose cannot be negative."
-    if volume_ml < 0:
+    if fill.bolus_dose is not None and fill.bolus_dose < 0:
+        errors["bolus_dose"] = "The bolus dose cannot be negative."
+    elif fill.has_boluses and not fill.boluses_per_day:
+        errors["boluses_per_day"] = (
+            "Enter how many boluses the patient may take a day: the refill date "
+            "assumes every allowed bolus is taken."
+        )
+    if fill.boluses_per_day is not None and fill.boluses_per_day < 0:
+        errors["boluses_per_day"] = "The number of boluses cannot be negative."
+    if fill.volume_ml < 0:
         errors["volume_ml"] = "The volume cannot be negative."
-    elif volume_ml > reservoir:
+    elif fill.volume_ml > reservoir:
         errors["volume_ml"] = (
-            f"{plain_decimal(volume_ml)} mL is more than this pump's reservoir holds "
-            f"({plain_decimal(reservoir)} mL)."
+            f"{_mL(fill.volume_ml)} is more than this pump's reservoir holds ({_mL(reservoir)})."
         )
-    if residual_ml is not None and residual_ml < 0:
+    elif fill.volume_ml < alarm:
+        errors["volume_ml"] = (
+            f"{_mL(fill.volume_ml)} is below this pump's low-reservoir alarm ({_mL(alarm)}): "
+            "the pump would alarm at once. Enter the volume in the pump after the fill."
+        )
+    if fill.residual_ml is not None and fill.residual_ml < 0:
         errors["residual_ml"] = "The residual volume cannot be negative."
-    elif residual_ml is not None and residual_ml > reservoir:
+    elif fill.residual_ml is not None and fill.residual_ml > reservoir:
         errors["residual_ml"] = (
-            f"{plain_decimal(residual_ml)} mL is more than this pump's reservoir holds "
-            f"({plain_decimal(reservoir)} mL)."
+            f"{_mL(fill.residual_ml)} is more than this pump's reservoir holds ({_mL(reservoir)})."
         )
-    if eri and not pump.model.has_battery:
+    if fill.eri and not pump.model.has_battery:
         errors["eri"] = f"A {pump.model.code} pump has no battery and shows no ERI."
+    if units_known and "concentration" not in errors:
+        numbers = fill.numbers()
+        refusal = entry_safety.concentration_refusal(
+            drug_name=fill.drug.name.lower(),
+            concentration=fill.concentration,
+            unit=fill.concentration_unit,
+            concentration_mcg=numbers.concentration_mcg,
+            accepted=fill.drug.concentration_range,
+        )
+        if refusal:
+            errors["concentration"] = refusal
+        elif not {"daily_dose", "bolus_dose", "boluses_per_day", "volume_ml"} & errors.keys():
+            daily_volume = fill.allowed_daily_volume()
+            days = entry_safety.days_to_alarm(
+                volume_ml=fill.volume_ml, alarm_ml=alarm, daily_volume=daily_volume
+            )
+            refusal = entry_safety.daily_volume_refusal(
+                daily_volume=daily_volume, days=days, with_boluses=fill.has_boluses
+            )
+            if refusal:
+                errors["daily_dose"] = refusal
     if errors:
         raise ValidationError(errors)
 
 
+@dataclass(frozen=True)
+class FillWarning:
+    """One thing to confirm, with the field (import column) it is about."""
+
+    field: str
+    message: str
+
+
 def fill_warnings(
-    *,
-    pump: Pump,
-    refill_date: date,
-    drug: Drug,
-    daily_dose: Decimal,
-    dose_unit: str,
-    residual_ml: Decimal | None,
-) -> list[str]:
-    """What a nurse must confirm before a fill is saved (sections 2 and 4), in words."""
-    policy = SchedulePolicy.current()
-    warnings: list[str] = []
+    *, pump: Pump, fill: Fill, previous: Refill | None = None, policy: SchedulePolicy
+) -> list[FillWarning]:
+    """What must be confirmed before a valid fill is saved (sections 2, 4 and 8).
+
+    ``previous`` defaults to the pump's latest fill in force before this one.
+    """
+    previous = previous or previous_fill(pump, fill.refill_date)
+    warnings: list[FillWarning] = []
     check = check_residual(
-        pump=pump, refill_date=refill_date, residual_ml=residual_ml, policy=policy
+        pump=pump, refill_date=fill.refill_date, residual_ml=fill.residual_ml, previous=previous
     )
-    if check.discrepancy and check.expected_ml is not None and residual_ml is not None:
-        expected = round_ml(check.expected_ml).normalize()
-        difference = Fraction(residual_ml) - check.expected_ml
+    if check.discrepancy and check.expected is not None and fill.residual_ml is not None:
+        expected = check.expected
+        actual = Fraction(fill.residual_ml)
+        nearer = expected.high_ml if actual > expected.high_ml else expected.low_ml
+        difference = actual - nearer
         more_or_less = "more" if difference > 0 else "less"
         meaning = (
             "the catheter may be blocked or kinked, or the pump may have stalled"
@@ -329,27 +515,44 @@ def fill_warnings(
             else "there may be a leak, or an earlier pocket fill"
         )
         warnings.append(
-            f"You withdrew {plain_decimal(residual_ml)} mL but about {expected} mL was "
-            f"expected: {round_ml(abs(difference)).normalize()} mL {more_or_less} than "
-            f"expected, so {meaning}. Check the volume. If it is right, the refill will "
-            f"be flagged for physician review."
+            FillWarning(
+                "residual_ml",
+                f"You withdrew {_mL(fill.residual_ml)} but {expected_residual_text(expected)} "
+                f"was expected: {round_ml(abs(difference)).normalize()} mL {more_or_less} than "
+                f"expected, so {meaning}. Check the volume. If it is right, the refill will "
+                f"be flagged for physician review.",
+            )
         )
-    previous = pump.latest_fill
-    is_first = not Refill.objects.filter(pump=pump).exists()
-    dose_mcg = schedule.dose_mcg_per_day(daily_dose, dose_unit)
-    previous_mcg = (
-        schedule.dose_mcg_per_day(previous.daily_dose, previous.dose_unit)
-        if previous is not None and previous.drug_id == drug.pk
-        else None  # a change of drug is not a dose change
-    )
-    warnings += schedule.dose_warnings(
-        drug_name=drug.name.lower(),
-        dose_mcg=dose_mcg,
-        limits=drug.dose_limits,
-        previous_dose_mcg=previous_mcg,
+    numbers = fill.numbers()
+    same_drug = previous is not None and previous.drug_id == fill.drug.pk
+    for field, message in entry_safety.unit_slip_warnings(
+        numbers, refill_numbers(previous) if previous is not None else None
+    ).items():
+        # The import names the daily_dose column for a daily volume (section 8).
+        warnings.append(FillWarning("daily_dose" if field == "daily_volume" else field, message))
+    is_first = previous is None
+    for message in schedule.dose_warnings(
+        drug_name=fill.drug.name.lower(),
+        dose_mcg=numbers.dose_mcg,
+        limits=fill.drug.dose_limits,
+        previous_dose_mcg=(
+            schedule.dose_mcg_per_day(previous.daily_dose, previous.dose_unit)
+            if previous is not None and same_drug
+            else None  # a change of drug is not a dose change
+        ),
         is_first_fill=is_first,
         change_warn_percent=policy.dose_change_warn_percent,
+    ):
+        warnings.append(FillWarning("daily_dose", message))
+    short = entry_safety.short_fill_warning(
+        entry_safety.days_to_alarm(
+            volume_ml=fill.volume_ml,
+            alarm_ml=pump.alarm_ml,
+            daily_volume=fill.allowed_daily_volume(),
+        )
     )
+    if short:
+        warnings.append(FillWarning("volume_ml", short))
     return warnings
 
 
@@ -357,67 +560,139 @@ def fill_warnings(
 def record_fill(
     *,
     pump: Pump,
-    refill_date: date,
-    drug: Drug,
-    concentration: Decimal,
-    concentration_unit: str,
-    daily_dose: Decimal,
-    dose_unit: str,
-    volume_ml: Decimal,
+    fill: Fill,
     today: date,
-    residual_ml: Decimal | None = None,
-    eri: bool = False,
     pain_score: int | None = None,
     ashworth_score: str = "",
     notes: str = "",
     recorded_by=None,  # type: ignore[no-untyped-def]
     submission_token: UUID | None = None,
+    policy: SchedulePolicy | None = None,
 ) -> Refill:
     """Record a refill visit and store the pump's new schedule (sections 2 to 5).
 
-    Closes the booked refill visit it fulfils.
+    Refuses what section 8 refuses; what it asks to confirm is the caller's to
+    confirm first (``fill_warnings``). Closes the booked refill visit it fulfils.
     """
     pump = _lock(pump)
-    validate_fill(
-        pump=pump,
-        refill_date=refill_date,
-        concentration=concentration,
-        concentration_unit=concentration_unit,
-        daily_dose=daily_dose,
-        dose_unit=dose_unit,
-        volume_ml=volume_ml,
-        residual_ml=residual_ml,
-        today=today,
-        eri=eri,
-    )
-    policy = SchedulePolicy.current()
-    check = check_residual(
-        pump=pump, refill_date=refill_date, residual_ml=residual_ml, policy=policy
+    validate_fill(pump=pump, fill=fill, today=today)
+    policy = policy or SchedulePolicy.current()
+    check = check_residual(pump=pump, refill_date=fill.refill_date, residual_ml=fill.residual_ml)
+    columns = (
+        residual_columns(
+            fill.residual_ml, check.expected, threshold_ml=pump.model.discrepancy_threshold_ml
+        )
+        if check.expected is not None
+        else {}
     )
     refill = Refill.objects.create(
         pump=pump,
-        refill_date=refill_date,
-        drug=drug,
-        concentration=concentration,
-        concentration_unit=concentration_unit,
-        daily_dose=daily_dose,
-        dose_unit=dose_unit,
-        volume_ml=volume_ml,
-        residual_ml=residual_ml,
-        expected_residual_ml=round_ml(check.expected_ml) if check.expected_ml is not None else None,
-        discrepancy=check.discrepancy,
-        eri=eri,
+        refill_date=fill.refill_date,
+        drug=fill.drug,
+        concentration=fill.concentration,
+        concentration_unit=fill.concentration_unit,
+        daily_dose=fill.daily_dose,
+        dose_unit=fill.dose_unit,
+        volume_ml=fill.volume_ml,
+        residual_ml=fill.residual_ml,
+        bolus_dose=fill.bolus_dose if fill.has_boluses else None,
+        boluses_per_day=fill.boluses_per_day if fill.has_boluses else None,
+        eri=fill.eri,
         pain_score=pain_score,
         ashworth_score=ashworth_score,
         notes=notes,
         recorded_by=recorded_by,
         submission_token=submission_token,
+        **columns,
     )
-    close_refill_visit(pump_id=pump.pk, refill_date=refill_date)
-    if eri and pump.eri_reported_on is None:
-        pump.eri_reported_on = refill_date
+    close_refill_visit(pump_id=pump.pk, refill_date=fill.refill_date)
+    if fill.eri and (pump.eri_reported_on is None or fill.refill_date < pump.eri_reported_on):
+        pump.eri_reported_on = fill.refill_date
         pump.save(update_fields=["eri_reported_on"])
     store_schedule(pump, policy=policy)
+    return refill
+
+
+def _recheck_next_refill(pump: Pump, after: date) -> None:
+    """The next fill's residual check, against the fill now before it (section 9).
+
+    A flag a physician already signed off stays as it was: the decision is kept.
+    """
+    following = (
+        Refill.objects.filter(IN_FORCE, pump=pump, refill_date__gt=after)
+        .order_by("refill_date")
+        .first()
+    )
+    if following is None or following.discrepancy_signed_off_at is not None:
+        return
+    check = check_residual(
+        pump=pump, refill_date=following.refill_date, residual_ml=following.residual_ml
+    )
+    if check.expected is None:
+        columns: dict[str, Any] = {
+            "expected_residual_ml": None,
+            "expected_residual_low_ml": None,
+            "discrepancy": False,
+        }
+    else:
+        columns = residual_columns(
+            following.residual_ml, check.expected, threshold_ml=pump.model.discrepancy_threshold_ml
+        )
+    if any(getattr(following, name) != value for name, value in columns.items()):
+        for name, value in columns.items():
+            setattr(following, name, value)
+        following.save(update_fields=list(columns))
+
+
+def _eri_from_refills(pump: Pump) -> date | None:
+    return (
+        Refill.objects.filter(IN_FORCE, pump=pump, eri=True)
+        .order_by("refill_date")
+        .values_list("refill_date", flat=True)
+        .first()
+    )
+
+
+@transaction.atomic
+def mark_refill_entered_in_error(
+    *,
+    refill: Refill,
+    user,
+    reason: str,
+    now: datetime,  # type: ignore[no-untyped-def]
+) -> Refill:
+    """Section 9: the refill stays in the record but leaves every calculation at once."""
+    pump = _lock(refill.pump)
+    refill = Refill.objects.select_for_update().get(pk=refill.pk)
+    mark_entered_in_error(refill, user=user, reason=reason, now=now)
+    if refill.eri and pump.eri_reported_on == refill.refill_date:
+        # The ERI this refill recorded goes with it, unless another visit saw it.
+        pump.eri_reported_on = _eri_from_refills(pump)
+        pump.save(update_fields=["eri_reported_on"])
+    _recheck_next_refill(pump, refill.refill_date)
+    store_schedule(pump)
+    return refill
+
+
+@transaction.atomic
+def restore_refill(*, refill: Refill, user, reason: str) -> Refill:  # type: ignore[no-untyped-def]
+    """Take back an entered-in-error mark: the refill counts again."""
+    pump = _lock(refill.pump)
+    refill = Refill.objects.select_for_update().get(pk=refill.pk)
+    if (
+        refill.is_entered_in_error
+        and Refill.objects.filter(IN_FORCE, pump=pump, refill_date=refill.refill_date).exists()
+    ):
+        raise ValidationError(
+            f"Another refill on {refill.refill_date} is recorded for this pump: mark that one "
+            "entered in error first."
+        )
+    unmark_entered_in_error(refill, user=user, reason=reason)
+    if refill.eri and (pump.eri_reported_on is None or refill.refill_date < pump.eri_reported_on):
+        pump.eri_reported_on = refill.refill_date
+        pump.save(update_fields=["eri_reported_on"])
+    _recheck_next_refill(pump, refill.refill_date)
+    store_schedule(pump)
     return refill
 
 
@@ -435,18 +710,36 @@ def adjust_dose(
     """Record a reprogramming without a refill; dates are recomputed from that day."""
     pump = _lock(pump)
     errors: dict[str, str] = {}
-    latest = pump.refills.order_by("-refill_date").first()
-    if latest is None:
+    latest = pump.refills.filter(IN_FORCE).order_by("-refill_date").first()
+    refusal = entry_safety.date_refusal(adjusted_on, today=today, happened=True)
+    if refusal:
+        errors["adjusted_on"] = refusal
+    elif latest is None:
         errors["adjusted_on"] = "Record a refill before changing the dose."
     elif not latest.refill_date < adjusted_on <= today:
         errors["adjusted_on"] = (
             f"The change must fall after the latest refill ({latest.refill_date}) "
             "and not in the future."
         )
+    elif DoseAdjustment.objects.filter(IN_FORCE, pump=pump, adjusted_on=adjusted_on).exists():
+        errors["adjusted_on"] = f"A dose change on {adjusted_on} is already recorded."
     if dose_unit not in DoseUnit.values:
         errors["dose_unit"] = "Choose mg/day or mcg/day."
     if daily_dose < 0:
         errors["daily_dose"] = "The daily dose cannot be negative."
+    elif latest is not None and dose_unit in DoseUnit.values:
+        basal = schedule.daily_volume_ml(
+            daily_dose=daily_dose,
+            dose_unit=dose_unit,
+            concentration=latest.concentration,
+            concentration_unit=latest.concentration_unit,
+        )
+        allowed = basal + latest.allowed_daily_volume_ml - latest.daily_volume_ml
+        refusal = entry_safety.daily_volume_refusal(
+            daily_volume=allowed, days=None, with_boluses=bool(latest.bolus_dose)
+        )
+        if refusal:
+            errors["daily_dose"] = refusal
     if errors:
         raise ValidationError(errors)
     adjustment = DoseAdjustment.objects.create(
@@ -462,11 +755,51 @@ def adjust_dose(
 
 
 @transaction.atomic
+def mark_dose_change_entered_in_error(
+    *,
+    adjustment: DoseAdjustment,
+    user,
+    reason: str,
+    now: datetime,  # type: ignore[no-untyped-def]
+) -> DoseAdjustment:
+    """Section 9 for a reprogramming: the dates are recomputed without it."""
+    pump = _lock(adjustment.pump)
+    adjustment = DoseAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+    mark_entered_in_error(adjustment, user=user, reason=reason, now=now)
+    _recheck_next_refill(pump, adjustment.adjusted_on)
+    store_schedule(pump)
+    return adjustment
+
+
+@transaction.atomic
+def restore_dose_change(*, adjustment: DoseAdjustment, user, reason: str) -> DoseAdjustment:  # type: ignore[no-untyped-def]
+    pump = _lock(adjustment.pump)
+    adjustment = DoseAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+    if (
+        adjustment.is_entered_in_error
+        and DoseAdjustment.objects.filter(
+            IN_FORCE, pump=pump, adjusted_on=adjustment.adjusted_on
+        ).exists()
+    ):
+        raise ValidationError(
+            f"Another dose change on {adjustment.adjusted_on} is recorded: mark that one "
+            "entered in error first."
+        )
+    unmark_entered_in_error(adjustment, user=user, reason=reason)
+    _recheck_next_refill(pump, adjustment.adjusted_on)
+    store_schedule(pump)
+    return adjustment
+
+
+@transaction.atomic
 def sign_off_discrepancy(*, refill: Refill, user, comment: str, now: datetime) -> Refill:  # type: ignore[no-untyped-def]
     """A physician signs off a residual-volume flag (section 4)."""
+    pump = _lock(refill.pump)
     refill = Refill.objects.select_for_update().get(pk=refill.pk)
     if not refill.discrepancy:
         raise ValidationError("This refill has no residual-volume discrepancy to sign off.")
+    if refill.is_entered_in_error:
+        raise ValidationError("This refill is marked entered in error: it has no flag to sign off.")
     if refill.discrepancy_signed_off_at is not None:
         raise ValidationError("This discrepancy is already signed off.")
     if not comment.strip():
@@ -481,6 +814,8 @@ def sign_off_discrepancy(*, refill: Refill, user, comment: str, now: datetime) -
             "discrepancy_comment",
         ]
     )
+    pump.open_discrepancies = count_open_discrepancies(pump)
+    pump.save(update_fields=["open_discrepancies"])
     return refill
 
 
@@ -500,12 +835,18 @@ def implant_pump(
     """Record a newly implanted pump; its battery window starts from this date."""
     errors: dict[str, str] = {}
     serial = serial.strip()
-    if not serial:
-        errors["serial"] = "Enter the pump's serial number."
-    elif Pump.objects.filter(serial=serial).exists():
+    refusal = entry_safety.serial_refusal(serial)
+    if refusal:
+        errors["serial"] = refusal
+    elif Pump.objects.filter(serial__iexact=serial).exists():
         errors["serial"] = f"A pump with serial {serial} is already recorded."
-    if implant_date > today:
-        errors["implant_date"] = "The implant date cannot be in the future."
+    refusal = entry_safety.date_refusal(implant_date, today=today, happened=True)
+    if refusal:
+        errors["implant_date"] = refusal
+    elif implant_date < patient.birth_date:
+        errors["implant_date"] = (
+            f"The implant date is before the patient's birth ({patient.birth_date})."
+        )
     if alarm_ml_override is not None and not 0 <= alarm_ml_override < model.reservoir_ml:
         errors["alarm_ml_override"] = "The alarm volume must be below the reservoir size."
     if Pump.objects.active().filter(patient=patient).exists():
@@ -537,10 +878,17 @@ def explant_pump(*, pump: Pump, explant_date: date, reason: str, today: date) ->
     errors: dict[str, str] = {}
     if not pump.is_active:
         errors["explant_date"] = f"Pump {pump.serial} was already explanted on {pump.explant_date}."
+    elif refusal := entry_safety.date_refusal(explant_date, today=today, happened=True):
+        errors["explant_date"] = refusal
     elif explant_date < pump.implant_date:
         errors["explant_date"] = "The explant date cannot be before the implant date."
-    elif explant_date > today:
-        errors["explant_date"] = "The explant date cannot be in the future."
+    elif (
+        last := pump.refills.filter(IN_FORCE)
+        .order_by("-refill_date")
+        .values_list("refill_date", flat=True)
+        .first()
+    ) and explant_date < last:
+        errors["explant_date"] = f"A refill on {last} is recorded after this date."
     if reason not in ExplantReason.values:
         errors["reason"] = "Choose the reason for the explant."
     if errors:
@@ -557,9 +905,11 @@ def record_eri(*, pump: Pump, seen_on: date, today: date) -> Pump:
     pump = _lock(pump)
     if not pump.model.has_battery:
         raise ValidationError(f"A {pump.model.code} pump has no battery and shows no ERI.")
-    if seen_on > today:
-        raise ValidationError({"seen_on": "The date cannot be in the future."})
+    refusal = entry_safety.date_refusal(seen_on, today=today, happened=True)
+    if refusal or seen_on < pump.implant_date:
+        raise ValidationError({"seen_on": refusal or "The date is before the pump's implant."})
     if pump.eri_reported_on is None or seen_on < pump.eri_reported_on:
         pump.eri_reported_on = seen_on
         pump.save(update_fields=["eri_reported_on"])
+        store_schedule(pump)  # the replace-by date moves with it (section 5)
     return pump
