@@ -1,7 +1,8 @@
 """The physician's pump status board: every active pump, filtered, sorted, exported.
 
-One query for the page's rows whatever the registry's size: statuses and the
-open-discrepancy flag are SQL annotations, relations are joined.
+One query for the page's rows whatever the registry's size: statuses are SQL
+annotations, the open-discrepancy count is stored on the pump (section 4),
+relations are joined.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import date
 
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.db.models.expressions import OrderBy
 
-from pumps.formatting import plain_decimal
-from pumps.models import Pump, PumpQuerySet, Refill
+from pumps.formatting import plain_decimal, safe_cell
+from pumps.models import Pump, PumpQuerySet
 
 # Whitelisted sort keys -> columns. Serial is unique, so appending it makes
 # every order total: the same filters always give the same pages.
@@ -32,21 +33,11 @@ SORT_TITLES = {"refill": "refill deadline", "battery": "battery window closing d
 DEFAULT_SORT = "refill"
 
 
-def open_discrepancy() -> Exists:
-    """Any refill of the pump with a residual flag not signed off (section 4)."""
-    return Exists(
-        Refill.objects.filter(
-            pump=OuterRef("pk"), discrepancy=True, discrepancy_signed_off_at__isnull=True
-        )
-    )
-
-
 def board_pumps(*, today: date, lookahead_days: int) -> PumpQuerySet:
     """Active pumps with statuses and flags annotated, relations joined."""
     return (
         Pump.objects.active()
         .with_statuses(today, lookahead_days)
-        .annotate(open_discrepancy=open_discrepancy())
         .select_related("patient__treating_physician", "model", "latest_fill__drug")
     )
 
@@ -93,20 +84,9 @@ CSV_HEADER = [
     "battery_window_opens",
     "battery_window_closes",
     "eri_reported_on",
+    "eri_replace_by",
     "unsigned_discrepancy",
 ]
-
-# Spreadsheet programs run a cell that starts with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs (CSV injection)."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
-
 
 def _iso(day: date | None) -> str:
     return day.isoformat() if day is not None else ""
@@ -138,7 +118,8 @@ def csv_row(pump: Pump, today: date) -> list[str]:
         _iso(pump.battery_window_opens),
         _iso(pump.battery_window_closes),
         _iso(pump.eri_reported_on),
-        "true" if pump.open_discrepancy else "false",  # type: ignore[attr-defined]
+        _iso(pump.eri_replace_by),
+        "true" if pump.has_unsigned_discrepancy else "false",
     ]
     return [safe_cell(value) for value in row]
 

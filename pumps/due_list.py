@@ -11,6 +11,7 @@ from typing import Any
 
 from pumps import schedule
 from pumps.choices import BatteryStatus, RefillStatus
+from pumps.formatting import safe_cell
 from pumps.models import Pump, SchedulePolicy
 
 FLAG_FREE_REFILL = {RefillStatus.OK}
@@ -30,6 +31,7 @@ CSV_FIELDS = [
     "battery_status",
     "battery_window_opens",
     "battery_window_closes",
+    "battery_replace_by",
     "discrepancy",
 ]
 
@@ -40,33 +42,25 @@ def _iso(day: date | None) -> str | None:
 
 def entry(pump: Pump, *, today: date, lookahead_days: int) -> dict[str, Any]:
     """One due-list entry, in the exact shape of docs/interfaces.md."""
-    refill_status = pump.refill_status(today, lookahead_days)
     fill = pump.latest_fill
     drug = fill.drug if fill is not None else None
-    return {
-        "mrn": pump.patient.mrn,
-        "serial": pump.serial,
-        "pump_model": pump.model.code,
-        "drug": drug.code if drug is not None else None,
-        "refill": {
-            "status": refill_status.value,
-            "due": _iso(pump.refill_due),
-            "deadline": _iso(pump.refill_deadline),
-            "alarm": _iso(pump.refill_alarm),
-            "limited_by": pump.refill_limited_by or None,
-            "urgent": bool(
-                drug is not None
-                and drug.urgent_when_due
-                and refill_status in (RefillStatus.OVERDUE, RefillStatus.DUE)
-            ),
-        },
-        "battery": {
-            "status": pump.battery_status(today).value,
-            "window_opens": _iso(pump.battery_window_opens),
-            "window_closes": _iso(pump.battery_window_closes),
-        },
-        "discrepancy": pump.has_unsigned_discrepancy,
-    }
+    row = (
+        pump.patient.mrn,
+        pump.serial,
+        pump.model.code,
+        drug.code if drug is not None else None,
+        drug.urgent_when_due if drug is not None else False,
+        pump.open_discrepancies,
+        pump.refill_due,
+        pump.refill_deadline,
+        pump.refill_alarm,
+        pump.refill_limited_by,
+        pump.battery_window_opens,
+        pump.battery_window_closes,
+        pump.eri_reported_on,
+        pump.eri_replace_by,
+    )
+    return _ranked_entry(row, today=today, lookahead_days=lookahead_days)[1]
 
 
 def is_flagged(item: dict[str, Any]) -> bool:
@@ -86,8 +80,7 @@ ROW_FIELDS = (
     "model__code",
     "latest_fill__drug__code",
     "latest_fill__drug__urgent_when_due",
-    "latest_fill__discrepancy",
-    "latest_fill__discrepancy_signed_off_at",
+    "open_discrepancies",
     "refill_due",
     "refill_deadline",
     "refill_alarm",
@@ -95,6 +88,7 @@ ROW_FIELDS = (
     "battery_window_opens",
     "battery_window_closes",
     "eri_reported_on",
+    "eri_replace_by",
 )
 
 
@@ -108,8 +102,7 @@ def _ranked_entry(
         model_code,
         drug_code,
         urgent_when_due,
-        discrepancy,
-        signed_off_at,
+        open_discrepancies,
         due,
         deadline,
         alarm,
@@ -117,6 +110,7 @@ def _ranked_entry(
         opens,
         closes,
         eri_on,
+        replace_by,
     ) = row
     refill_status = schedule.refill_status(
         due=due, deadline=deadline, today=today, lookahead_days=lookahead_days
@@ -145,14 +139,18 @@ def _ranked_entry(
             "status": battery_status.value,
             "window_opens": _iso(opens),
             "window_closes": _iso(closes),
+            # Section 5: shown while the status is eri (an ERI pump stops ~90 days on).
+            "replace_by": _iso(replace_by) if battery_status == BatteryStatus.ERI else None,
         },
-        "discrepancy": bool(discrepancy) and signed_off_at is None,
+        # Section 4: any refill in force with an unsigned flag, not only the latest.
+        "discrepancy": open_discrepancies > 0,
     }
     key = schedule.due_list_sort_key(
         refill=refill_status,
         battery=battery_status,
         refill_deadline=deadline,
         window_closes=closes,
+        replace_by=replace_by,
         serial=serial,
     )
     return key, item
@@ -196,8 +194,10 @@ def csv_lines(items: Iterable[dict[str, Any]]) -> Iterator[str]:
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for item in items:
+        # Booleans as true/false, nulls as empty cells, and no text cell a
+        # spreadsheet would run as a formula (docs/interfaces.md).
         row = {
-            key: ("true" if value is True else "false" if value is False else value)
+            key: ("true" if value is True else "false" if value is False else safe_cell(value))
             for key, value in flatten(item).items()
         }
         writer.writerow(row)

@@ -94,7 +94,7 @@ def _plain(amount: Decimal | Fraction) -> str:
     if isinstance(amount, Fraction):
         amount = Decimal(amount.numerator) / Decimal(amount.denominator)
         amount = amount.quantize(Decimal("0.0001")) if amount != amount.to_integral() else amount
-    text = f"{amount:,f}"
+    text = f"{amount:f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text

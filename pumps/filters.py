@@ -70,4 +70,6 @@ class PumpBoardFilter(django_filters.FilterSet):
             field.widget.attrs["class"] = "form-select"
 
     def filter_discrepancy(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(open_discrepancy=(value == "yes"))
+        if value == "yes":
+            return queryset.filter(open_discrepancies__gt=0)
+        return queryset.filter(open_discrepancies=0)

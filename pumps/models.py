@@ -424,6 +424,14 @@ class Pump(models.Model):
             today=today,
         )
 
+    def battery_stops_before(self, day: date | None) -> bool:
+        """Section 5: ``day`` falls after the ERI replace-by date."""
+        return day is not None and self.eri_replace_by is not None and day > self.eri_replace_by
+
+    @property
+    def refill_due_after_battery_stops(self) -> bool:
+        return self.battery_stops_before(self.refill_due)
+
     @property
     def has_unsigned_discrepancy(self) -> bool:
         """Any refill in force carries a residual flag awaiting sign-off (section 4)."""

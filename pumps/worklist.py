@@ -19,7 +19,7 @@ from patients.choices import VisitKind, VisitStatus
 from patients.models import Appointment
 from pumps import schedule
 from pumps.choices import BatteryStatus, RefillStatus
-from pumps.models import Pump, PumpQuerySet, Refill
+from pumps.models import Pump, PumpQuerySet
 
 BATTERY_ATTENTION = [BatteryStatus.ERI, BatteryStatus.OVERDUE, BatteryStatus.WINDOW]
 
@@ -30,10 +30,8 @@ STATUS_FILTERS: dict[str, tuple[str, Q]] = {
     "upcoming": ("Refill upcoming", Q(refill_status=RefillStatus.UPCOMING)),
     "battery": ("Battery (ERI, overdue, window)", Q(battery_status__in=BATTERY_ATTENTION)),
     "unknown": ("Never filled", Q(refill_status=RefillStatus.UNKNOWN)),
-    "discrepancy": (
-        "Unsigned discrepancy",
-        Q(latest_fill__discrepancy=True, latest_fill__discrepancy_signed_off_at__isnull=True),
-    ),
+    # Section 4: any refill in force with an unsigned flag (stored count, indexed).
+    "discrepancy": ("Unsigned discrepancy", Q(open_discrepancies__gt=0)),
 }
 
 
@@ -52,8 +50,11 @@ def with_due_rank(queryset: PumpQuerySet, today: date, lookahead_days: int) -> P
         models.When(Q(**{f"{kind}_status": status}), then=Value(rank))
         for rank, (kind, status) in enumerate(schedule.DUE_LIST_RANKS)
     ]
+    eri_rank = schedule.DUE_LIST_RANKS.index(("battery", BatteryStatus.ERI))
     battery_ranks = [
-        rank for rank, (kind, _) in enumerate(schedule.DUE_LIST_RANKS) if kind == "battery"
+        rank
+        for rank, (kind, _) in enumerate(schedule.DUE_LIST_RANKS)
+        if kind == "battery" and rank != eri_rank
     ]
     return (
         queryset.with_statuses(today, lookahead_days)
@@ -64,6 +65,8 @@ def with_due_rank(queryset: PumpQuerySet, today: date, lookahead_days: int) -> P
         )
         .annotate(
             rank_date=models.Case(
+                # The date that ranks the pump (schedule.due_list_sort_key).
+                models.When(due_rank=eri_rank, then="eri_replace_by"),
                 models.When(due_rank__in=battery_ranks, then="battery_window_closes"),
                 default="refill_deadline",
                 output_field=models.DateField(),
@@ -138,6 +141,8 @@ def worklist(*, today: date, lookahead_days: int, filters: WorklistFilters) -> P
 # statistics, SQLite takes a range for selective and IS NOT NULL for not, and
 # would walk the battery window's index instead of the few ERI pumps'.
 ERI_SEEN = Q(eri_reported_on__gte=date.min)
+# The same pumps, as the range of the date that orders their rank (section 5).
+ERI_REPLACE_BY_SET = Q(eri_replace_by__gte=date.min)
 
 
 def rank_ranges(today: date, lookahead_days: int) -> list[tuple[Q, tuple[str, ...]]]:
@@ -145,9 +150,10 @@ def rank_ranges(today: date, lookahead_days: int) -> list[tuple[Q, tuple[str, ..
     pump of that rank meets (so the index can serve it), and its order."""
     by_deadline = ("refill_deadline", "serial")
     by_closing = ("battery_window_closes", "serial")
+    by_replace_by = ("eri_replace_by", "serial")
     ranges: dict[tuple[str, str], tuple[Q, tuple[str, ...]]] = {
         ("refill", RefillStatus.OVERDUE): (Q(refill_deadline__lt=today), by_deadline),
-        ("battery", BatteryStatus.ERI): (ERI_SEEN, by_closing),
+        ("battery", BatteryStatus.ERI): (ERI_REPLACE_BY_SET, by_replace_by),
         ("refill", RefillStatus.DUE): (Q(refill_deadline__gte=today), by_deadline),
         ("battery", BatteryStatus.OVERDUE): (Q(battery_window_closes__lte=today), by_closing),
         ("refill", RefillStatus.UPCOMING): (Q(refill_deadline__gt=today), by_deadline),
@@ -211,15 +217,8 @@ def range_count_querysets(*, today: date, lookahead_days: int) -> dict[str, Quer
         "eri_only": _count(
             active.filter(ERI_SEEN, battery_window_opens__gt=today, refill_due__gt=horizon)
         ),
-        # From the refills side: few refills carry an open flag (partial index).
-        "discrepancy": _count(
-            Refill.objects.filter(
-                discrepancy=True,
-                discrepancy_signed_off_at__isnull=True,
-                pump__explant_date__isnull=True,
-                pump__latest_fill=F("pk"),
-            )
-        ),
+        # Few pumps carry an open flag: the partial index holds just them.
+        "discrepancy": _count(active.filter(open_discrepancies__gt=0)),
     }
 
 

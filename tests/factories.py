@@ -80,18 +80,24 @@ def fill(
     volume_ml: str = "20",
     residual_ml: str | None = None,
     eri: bool = False,
+    bolus_dose: str | None = None,
+    boluses_per_day: int | None = None,
 ) -> Refill:
     """Record a fill through the service, as the nurse's form and the import do."""
     return services.record_fill(
         pump=pump,
-        refill_date=on,
-        drug=Drug.objects.get(code=drug),
-        concentration=Decimal(concentration),
-        concentration_unit=concentration_unit,
-        daily_dose=Decimal(daily_dose),
-        dose_unit=dose_unit,
-        volume_ml=Decimal(volume_ml),
-        residual_ml=Decimal(residual_ml) if residual_ml is not None else None,
-        eri=eri,
+        fill=services.Fill(
+            refill_date=on,
+            drug=Drug.objects.get(code=drug),
+            concentration=Decimal(concentration),
+            concentration_unit=concentration_unit,
+            daily_dose=Decimal(daily_dose),
+            dose_unit=dose_unit,
+            volume_ml=Decimal(volume_ml),
+            residual_ml=Decimal(residual_ml) if residual_ml is not None else None,
+            eri=eri,
+            bolus_dose=Decimal(bolus_dose) if bolus_dose is not None else None,
+            boluses_per_day=boluses_per_day,
+        ),
         today=FAR_FUTURE,
     )

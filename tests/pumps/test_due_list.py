@@ -128,6 +128,7 @@ def test_a_pump_without_battery_has_null_window_dates(clinic):
         "status": "not_applicable",
         "window_opens": None,
         "window_closes": None,
+        "replace_by": None,
     }
 
 
@@ -195,6 +196,7 @@ def test_csv_has_the_same_fields_flattened_with_underscores(clinic):
         "battery_status",
         "battery_window_opens",
         "battery_window_closes",
+        "battery_replace_by",
         "discrepancy",
     ]
     first = rows[0]

@@ -35,6 +35,9 @@ def by_instances(today: date, *, flagged_only: bool) -> list[dict[str, object]]:
             window_closes=(
                 date.fromisoformat(battery["window_closes"]) if battery["window_closes"] else None
             ),
+            replace_by=(
+                date.fromisoformat(battery["replace_by"]) if battery["replace_by"] else None
+            ),
             serial=item["serial"],
         )
 

@@ -1,6 +1,7 @@
 """The pure rules of clinical-rules.md sections 2 to 5, pinned at their boundaries."""
 
 from datetime import date, timedelta
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -279,6 +280,84 @@ def test_discrepancy_is_flagged_only_above_the_threshold(actual, expected, flagg
     )
 
 
+@pytest.mark.parametrize(
+    ("actual", "flagged"),
+    [
+        ("6.0", False),  # inside the range [7, 12] less the threshold of 1.0
+        ("5.99", True),  # more than 1.0 below the low end (every bolus taken)
+        ("9.5", False),  # inside the range
+        ("13.0", False),  # exactly 1.0 above the high end (no bolus taken)
+        ("13.01", True),
+    ],
+)
+def test_with_boluses_the_expected_residual_is_a_range_judged_from_its_nearer_end(
+    actual, flagged
+):
+    assert (
+        schedule.is_discrepancy(
+            actual_ml=Fraction(actual),
+            expected_ml=Fraction(12),
+            expected_low_ml=Fraction(7),
+            threshold_ml=Fraction(1),
+        )
+        is flagged
+    )
+
+
+def test_the_daily_volume_of_the_alarm_date_includes_every_allowed_bolus():
+    # 1.5 mg/day + 0.25 mg x 4 boluses = 2.5 mg/day at 4 mg/mL = 0.625 mL/day.
+    basal = schedule.daily_volume_ml(
+        daily_dose=Decimal("1.5"), dose_unit="mg/day", concentration=4, concentration_unit="mg/mL"
+    )
+    allowed = schedule.daily_volume_ml(
+        daily_dose=Decimal("1.5"),
+        dose_unit="mg/day",
+        concentration=4,
+        concentration_unit="mg/mL",
+        bolus_dose=Decimal("0.25"),
+        boluses_per_day=4,
+    )
+    assert (basal, allowed) == (Fraction(3, 8), Fraction(5, 8))
+
+
+def test_a_bolus_in_mcg_counts_in_the_daily_dose_unit():
+    allowed = schedule.daily_volume_ml(
+        daily_dose=400,
+        dose_unit="mcg/day",
+        concentration=2,
+        concentration_unit="mg/mL",
+        bolus_dose=50,
+        boluses_per_day=2,
+    )
+    assert allowed == Fraction(500, 2000)
+
+
+@pytest.mark.parametrize(
+    ("seen", "replace_by"),
+    [(D("2026-02-26"), D("2026-05-27")), (D("2026-03-30"), D("2026-06-28")), (None, None)],
+)
+def test_eri_replace_by_is_the_first_eri_plus_90_days(seen, replace_by):
+    assert schedule.eri_replace_by(seen) == replace_by
+
+
+def test_eri_pumps_rank_by_their_replace_by_date_not_their_window():
+    def key(serial, closes, replace_by):
+        return schedule.due_list_sort_key(
+            refill=RefillStatus.OK,
+            battery=BatteryStatus.ERI,
+            refill_deadline=D("2026-09-01"),
+            window_closes=closes,
+            replace_by=replace_by,
+            serial=serial,
+        )
+
+    keys = [
+        key("A", D("2027-01-01"), D("2026-06-28")),
+        key("B", D("2031-01-01"), D("2026-05-27")),
+    ]
+    assert [k[2] for k in sorted(keys)] == ["B", "A"]
+
+
 def test_expected_residual_is_volume_less_rate_times_days():
     remaining = schedule.volume_on(
         fill_date=D("2025-12-01"), volume_ml=40, daily_volume=Fraction(1, 5), on=D("2026-01-10")
@@ -390,6 +469,7 @@ def test_within_a_battery_rank_pumps_sort_by_window_closing_then_serial():
             battery=BatteryStatus.WINDOW,
             refill_deadline=deadline,
             window_closes=closes,
+            replace_by=None,
             serial=serial,
         )
 

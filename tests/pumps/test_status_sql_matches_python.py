@@ -18,6 +18,8 @@ def registry():
     """Pumps in every state: never filled, each drug limit, ERI, no battery, explanted."""
     make_pump(implant_date=D("2021-03-01"))  # never filled
     make_pump(model="codman_3000", implant_date=D("2012-05-05"))
+    # Each concentration inside its drug's accepted range (clinical-rules.md 2).
+    concentrations = {"morphine": "1000", "baclofen": "500", "ziconotide": "25"}
     for offset, drug in enumerate(["morphine", "baclofen", "ziconotide", "hydromorphone"]):
         pump = make_pump(
             model="synchromed_ii_40", implant_date=D("2019-06-20") + timedelta(days=offset * 200)
@@ -26,7 +28,7 @@ def registry():
             pump,
             on=D("2026-01-01") + timedelta(days=offset * 9),
             drug=drug,
-            concentration="25",
+            concentration=concentrations.get(drug, "1000"),
             concentration_unit="mcg/mL",
             daily_dose=str(offset + 1),
             dose_unit="mcg/day",

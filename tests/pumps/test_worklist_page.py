@@ -56,7 +56,7 @@ def clinic(today):
         "overdue": morphine_due_in(-3, today, serial="OVERDUE"),
         "due": baclofen_due_in(2, today, serial="DUE-BACLOFEN"),
         "upcoming": morphine_due_in(12, today, serial="UPCOMING"),
-        "ok": morphine_due_in(60, today, serial="OK"),
+        "ok": morphine_due_in(60, today, serial="OK-1"),
         "unknown": make_pump(serial="NEVER", implant_date=today - timedelta(days=30)),
         "window": morphine_due_in(60, today, serial="WINDOW"),
     }
@@ -74,7 +74,7 @@ def test_the_worklist_shows_flagged_pumps_in_the_due_list_order(nurse_client, cl
     expected = [item["serial"] for item in build_due_list(today=today, flagged_only=True)]
     assert serials_on_page(response) == expected
     assert expected == ["OVERDUE", "DUE-BACLOFEN", "UPCOMING", "WINDOW", "NEVER"]
-    assert "OK" not in serials_on_page(response)
+    assert "OK-1" not in serials_on_page(response)
 
 
 def test_the_counts_at_the_top(nurse_client, clinic):

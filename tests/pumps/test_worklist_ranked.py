@@ -36,7 +36,19 @@ def registry():
                 implant_date=TODAY - timedelta(days=365 * (2 + 2 * n)),
             )
             stability = 180 if drug == "baclofen" else 90
-            fill(pump, on=TODAY + timedelta(days=days + n - stability), drug=drug, volume_ml="40")
+            units = (
+                {"concentration": "2000", "concentration_unit": "mcg/mL", "daily_dose": "100"}
+                | {"dose_unit": "mcg/day"}
+                if drug == "baclofen"
+                else {}
+            )
+            fill(
+                pump,
+                on=TODAY + timedelta(days=days + n - stability),
+                drug=drug,
+                volume_ml="40",
+                **units,
+            )
         eri = make_pump(model="prometra_ii_20", implant_date=TODAY - timedelta(days=400))
         fill(eri, on=TODAY - timedelta(days=30), volume_ml="20")
         services.record_eri(pump=eri, seen_on=TODAY - timedelta(days=30), today=FAR_FUTURE)
