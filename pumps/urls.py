@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pumps import board_views, views
+from pumps import board_views, help_views, views
 
 app_name = "pumps"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("refills/<int:pk>/saved/", views.refill_saved, name="refill_saved"),
     path("api/due-list/", views.due_list_json, name="due_list_json"),
     # The physician's review (issue 4).
+    path("help/entry-safety/", help_views.entry_safety_help, name="help_entry_safety"),
     path("board/", board_views.board_page, name="board"),
     path("board.csv", board_views.board_csv, name="board_csv"),
     path("refills/<int:pk>/sign-off/", board_views.sign_off, name="sign_off"),
