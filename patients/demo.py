@@ -2,11 +2,14 @@
 
 About sixty patients, dated from the clinic's today so the demo always looks
 live, covering every refill and battery status and the clinical stories the
-app exists for. Every pump, fill, dose change, ERI, explant and sign-off goes
-through ``pumps.services``, exactly as the nurse's forms do. To put a pump in
-a given refill status on today, the latest fill date is chosen backwards from
-the deadline wanted (deadline - fill date is fixed by the drug, dose and
-reservoir, clinical-rules.md section 3).
+app exists for. Every pump, fill, dose change, ERI, explant, sign-off and
+entered-in-error mark goes through ``pumps.services``, and every trial,
+decision, MRI and complication through ``patients.decisions``, exactly as the
+staff pages do: the demo passes the same checks (clinical-rules.md section
+8), and a plan that breaks one fails loudly instead of writing odd data. To
+put a pump in a given refill status on today, the latest fill date is chosen
+backwards from the deadline wanted (deadline - fill date is fixed by the drug,
+dose and reservoir, clinical-rules.md section 3).
 
 The plan is fixed and the random choices come from ``random.Random(2026)``,
 so two runs on the same day build the same clinic, and runs on different days
@@ -18,7 +21,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -30,6 +33,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Count
 from django.utils import timezone
 
+from patients import decisions
 from patients import services as patient_services
 from patients.choices import (
     ComplicationKind,
@@ -47,7 +51,6 @@ from patients.choices import (
 )
 from patients.models import Appointment, Complication, MriScan, Patient, Trial
 from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
-from patients.rules import trial_outcome
 from pumps import schedule, services
 from pumps.choices import (
     BatteryStatus,
@@ -194,6 +197,9 @@ class Regimen:
     daily_dose: Decimal
     volume_ml: Decimal
     notes: str = ""
+    # Patient-activated boluses (section 2), in the daily dose's unit.
+    bolus_dose: Decimal | None = None
+    boluses_per_day: int | None = None
 
     @property
     def concentration_unit(self) -> str:
@@ -205,19 +211,46 @@ class Regimen:
 
     @property
     def daily_volume(self) -> Fraction:
+        """The volume the refill dates assume: every allowed bolus taken (section 2)."""
         return schedule.daily_volume_ml(
             daily_dose=self.daily_dose,
             dose_unit=self.dose_unit,
             concentration=self.concentration,
             concentration_unit=self.concentration_unit,
+            bolus_dose=self.bolus_dose,
+            boluses_per_day=self.boluses_per_day,
         )
 
     def with_dose(self, daily_dose: Decimal) -> Regimen:
-        return Regimen(self.drug, self.concentration, daily_dose, self.volume_ml, self.notes)
+        return replace(self, daily_dose=daily_dose)
+
+    def fill(
+        self, drug: Drug, day: date, *, residual_ml: Decimal | None, eri: bool
+    ) -> services.Fill:
+        """The fill a nurse would type for this regimen on ``day``."""
+        return services.Fill(
+            refill_date=day,
+            drug=drug,
+            concentration=self.concentration,
+            concentration_unit=self.concentration_unit,
+            daily_dose=self.daily_dose,
+            dose_unit=self.dose_unit,
+            volume_ml=self.volume_ml,
+            residual_ml=residual_ml,
+            eri=eri,
+            bolus_dose=self.bolus_dose,
+            boluses_per_day=self.boluses_per_day,
+        )
 
 
 def regimen(
-    drug: str, concentration: str, daily_dose: str, volume_ml: Decimal | int | str
+    drug: str,
+    concentration: str,
+    daily_dose: str,
+    volume_ml: Decimal | int | str,
+    *,
+    bolus_dose: str | None = None,
+    boluses_per_day: int | None = None,
 ) -> Regimen:
     return Regimen(
         drug,
@@ -225,6 +258,8 @@ def regimen(
         Decimal(daily_dose),
         Decimal(volume_ml),
         REGIMEN_NOTES.get(drug, ""),
+        bolus_dose=Decimal(bolus_dose) if bolus_dose is not None else None,
+        boluses_per_day=boluses_per_day,
     )
 
 
@@ -493,6 +528,42 @@ class DemoClinic:
             return {"ashworth_score": self.rng.choice(("1", "1+", "2"))}
         return {"pain_score": self.rng.randint(2, 6)}
 
+    def residual(self, pump: Pump, day: date, shift: Decimal | None) -> Decimal | None:
+        """A residual a nurse would withdraw on ``day``, from the service's expectation.
+
+        Within 0.4 mL of the expected volume (a point of the range when
+        boluses were allowed: the patient took some), so that the pump
+        model's threshold (section 4) never flags it; ``shift`` moves it that
+        far beyond the nearer end, to show a discrepancy.
+        """
+        expected = services.check_residual(pump=pump, refill_date=day, residual_ml=None).expected
+        if expected is None:
+            return None
+        point = expected.high_ml
+        if shift is not None and shift < 0:
+            point = expected.low_ml
+        elif shift is None and expected.is_range:
+            taken = Fraction(self.rng.randint(0, 10), 10)
+            point = expected.high_ml - (expected.high_ml - expected.low_ml) * taken
+        tenths = round(float(point) * 10) + self.rng.randint(-4, 4)
+        residual = Decimal(max(tenths, 0)) / 10
+        if shift is not None:
+            residual = max(residual + shift, Decimal(0))
+        return residual
+
+    def fill(
+        self, pump: Pump, plan: Regimen, day: date, *, residual: Decimal | None, eri: bool = False
+    ) -> Refill:
+        """One refill through the refill service, with the checks of section 8."""
+        return services.record_fill(
+            pump=pump,
+            fill=plan.fill(self.drugs[plan.drug], day, residual_ml=residual, eri=eri),
+            today=self.today,
+            notes=plan.notes,
+            recorded_by=self.nurse,
+            **self.scores(pump.patient),  # type: ignore[arg-type]
+        )
+
     def record_fills(
         self,
         pump: Pump,
@@ -500,42 +571,29 @@ class DemoClinic:
         *,
         eri_on_last: bool = False,
         residual_shift: Decimal | None = None,
+        shift_fill: int = -1,
+        mistake: tuple[Regimen, str] | None = None,
     ) -> Refill:
-        """Record ``fills``; residuals match the expected volume within 0.4 mL,
-        except the last one shifted by ``residual_shift`` (section 4)."""
+        """Record ``fills``; the residual of the fill at index ``shift_fill`` is
+        shifted by ``residual_shift`` (section 4).
+
+        ``mistake`` is (the regimen typed by mistake, why): the last fill is
+        first recorded with it, marked entered in error by the nurse, then
+        recorded again as it was (section 9).
+        """
         refill: Refill | None = None
-        previous: Regimen | None = None
+        shifted = shift_fill % len(fills)
         for index, (day, plan) in enumerate(fills):
             last = index == len(fills) - 1
-            residual = None
-            if refill is not None and previous is not None:
-                expected = schedule.volume_on(
-                    fill_date=refill.refill_date,
-                    volume_ml=previous.volume_ml,
-                    daily_volume=previous.daily_volume,
-                    on=day,
+            residual = self.residual(pump, day, residual_shift if index == shifted else None)
+            eri = eri_on_last and last
+            if last and mistake is not None:
+                wrong, reason = mistake
+                typo = self.fill(pump, wrong, day, residual=residual, eri=eri)
+                services.mark_refill_entered_in_error(
+                    refill=typo, user=self.nurse, reason=reason, now=self.at(day, 11, 30)
                 )
-                tenths = round(float(expected) * 10) + self.rng.randint(-4, 4)
-                residual = Decimal(max(tenths, 0)) / 10
-                if last and residual_shift is not None:
-                    residual = max(residual + residual_shift, Decimal(0))
-            refill = services.record_fill(
-                pump=pump,
-                refill_date=day,
-                drug=self.drugs[plan.drug],
-                concentration=plan.concentration,
-                concentration_unit=plan.concentration_unit,
-                daily_dose=plan.daily_dose,
-                dose_unit=plan.dose_unit,
-                volume_ml=plan.volume_ml,
-                residual_ml=residual,
-                eri=eri_on_last and last,
-                notes=plan.notes,
-                recorded_by=self.nurse,
-                today=self.today,
-                **self.scores(pump.patient),  # type: ignore[arg-type]
-            )
-            previous = plan
+            refill = self.fill(pump, plan, day, residual=residual, eri=eri)
         assert refill is not None
         return refill
 
@@ -550,16 +608,23 @@ class DemoClinic:
         adjustment: tuple[int, Decimal] | None = None,
         eri: bool = False,
         residual_shift: Decimal | None = None,
+        shift_fill: int = -1,
+        mistake: tuple[Regimen, str] | None = None,
+        within: tuple[int, int] | None = None,
     ) -> Refill:
         """Fill ``pump`` so that its refill status on today is ``status``.
 
         ``earlier`` fills (of ``earlier_plan``, else ``plan``) come before the
         latest; ``adjustment`` is a dose change recorded after the latest fill,
-        as (days after it, new dose).
+        as (days after it, new dose); ``within`` narrows the deadline to these
+        days from today. ``residual_shift``, ``shift_fill`` and ``mistake``
+        are record_fills'.
         """
         first = earlier == 0
         span = self.days_to_deadline(pump, plan, first=first, adjustment=adjustment)
         low, high = self.deadline_window(status, self.margin(pump))
+        if within is not None:
+            low, high = max(low, within[0]), min(high, within[1])
         # The fill is on or before today, after the implant (on it for a first
         # fill), and leaves room for the dose change before today.
         earliest_fill = pump.implant_date + timedelta(days=0 if first else 1)
@@ -575,7 +640,14 @@ class DemoClinic:
         if not first:
             dates = self.fill_dates(pump, history, fill_on, earlier)
             fills = [(day, history) for day in dates[:-1]] + fills
-        latest = self.record_fills(pump, fills, eri_on_last=eri, residual_shift=residual_shift)
+        latest = self.record_fills(
+            pump,
+            fills,
+            eri_on_last=eri,
+            residual_shift=residual_shift,
+            shift_fill=shift_fill,
+            mistake=mistake,
+        )
         if adjustment is not None:
             after, dose = adjustment
             services.adjust_dose(
@@ -606,17 +678,14 @@ class DemoClinic:
         decision: str = TrialDecision.PENDING,
         override_to: str = "",
         reason: str = "",
-        referred: bool = False,
         notes: str = "",
     ) -> Trial:
-        computed = trial_outcome(scale=scale, before=before, after=after)
-        final = ""
-        if decision == TrialDecision.CONFIRMED:
-            final = computed
-        elif decision == TrialDecision.OVERRIDDEN:
-            final = override_to
-        decided = decision != TrialDecision.PENDING
-        return Trial.objects.create(
+        """A trial through the trial services; the physician decides the next day.
+
+        A final success is referred for implant (and a patient without a pump
+        becomes "referred"), as on the physician's page.
+        """
+        trial = decisions.record_trial(
             patient=patient,
             trial_date=on,
             method=method,
@@ -626,13 +695,18 @@ class DemoClinic:
             scale=scale,
             score_before=before,
             score_after=after,
-            decision=decision,
-            final_outcome=final,
-            decision_reason=reason,
-            decided_by=patient.treating_physician if decided else None,
-            decided_at=self.at(on + timedelta(days=1), 16) if decided else None,
-            referred_for_implant=referred,
+            today=self.today,
             notes=notes,
+        )
+        if decision == TrialDecision.PENDING:
+            return trial
+        return decisions.decide_trial(
+            trial=trial,
+            decision=decision,
+            user=patient.treating_physician,
+            now=self.at(on + timedelta(days=1), 16),
+            final_outcome=override_to,
+            reason=reason,
         )
 
     def screening_trial(self, patient: Patient, drug: str, *, on: date) -> Trial:
@@ -649,7 +723,6 @@ class DemoClinic:
                 before=self.rng.choice(("3", "4")),
                 after=self.rng.choice(("0", "1")),
                 decision=TrialDecision.CONFIRMED,
-                referred=True,
             )
         if drug == "ziconotide":
             method, dose, unit = TrialMethod.CONTINUOUS, "1.2", TrialDoseUnit.MCG_PER_DAY
@@ -668,7 +741,6 @@ class DemoClinic:
             before=str(self.rng.randint(7, 9)),
             after=str(self.rng.randint(1, 3)),
             decision=TrialDecision.CONFIRMED,
-            referred=True,
         )
 
     def complication(
@@ -682,16 +754,20 @@ class DemoClinic:
         pump: Pump | None = None,
         notes: str = "",
     ) -> Complication:
-        return Complication.objects.create(
+        """A complication through its service, which ties it to the pump of that day."""
+        complication = decisions.record_complication(
             patient=patient,
-            pump=pump,
             occurred_on=on,
             kind=kind,
             severity=severity,
             outcome=outcome,
+            today=self.today,
+            user=patient.treating_physician,
             notes=notes,
-            recorded_by=patient.treating_physician,
         )
+        if pump is not None and complication.pump_id != pump.pk:
+            raise DemoPlanError(f"the {kind} on {on} is not during pump {pump.serial}")
+        return complication
 
     def visit(
         self,
@@ -762,6 +838,7 @@ class DemoClinic:
         self.residual_discrepancies()
         self.batteries()
         self.reprogramming_and_special_fills()
+        self.boluses_and_corrections()
         self.codman_pumps()
         self.never_filled()
         self.routine_patients()
@@ -891,11 +968,21 @@ class DemoClinic:
         patient = self.patient(Indication.SPINAL_CORD_INJURY)
         pump = self.implant(patient, "synchromed_ii_20", days_ago=years(6.3))
         self.place(pump, regimen("baclofen", "2000", "500", 20), RefillStatus.OK, eri=True)
-        # ERI seen at an interrogation between refills.
-        patient = self.patient(Indication.OSTEOPOROSIS)
+        # ERI seen at an interrogation between refills: the battery stops (replace by, ERI
+        # + 90 days) before the long baclofen fill is due, which the app warns about
+        # (section 5), on the pump and on the refill visit booked for the due date.
+        patient = self.patient(Indication.MULTIPLE_SCLEROSIS)
         pump = self.implant(patient, "synchromed_ii_40", days_ago=years(6.0))
-        self.place(pump, regimen("morphine", "10", "2", 40), RefillStatus.UPCOMING)
-        services.record_eri(pump=pump, seen_on=self.ago(6), today=self.today)
+        eri_seen = self.ago(6)
+        replace_by_days = (eri_seen - self.today).days + schedule.ERI_STOP_DAYS
+        self.place(
+            pump,
+            regimen("baclofen", "1000", "250", 40),
+            RefillStatus.OK,
+            # Due (deadline - margin) at least five days after replace-by; filled before the ERI.
+            within=(replace_by_days + self.margin(pump) + 5, replace_by_days + 60),
+        )
+        services.record_eri(pump=pump, seen_on=eri_seen, today=self.today)
         self.visit(patient, VisitKind.BATTERY_CONSULT, on=self.today + timedelta(days=9), pump=pump)
         self.book_refill(pump)
         # Past the seven-year mark: replacement overdue.
@@ -998,12 +1085,16 @@ class DemoClinic:
             earlier_plan=regimen("morphine", "25", "9", 20),
         )
         scanned = refill.refill_date - timedelta(days=2)
-        MriScan.objects.create(
+        # Recorded on the day, as staff did then: the post-MRI check is booked and done.
+        scan = decisions.record_mri(
             patient=patient,
             scanned_on=scanned,
-            pump_checked_on=scanned,
+            today=scanned,
+            now=self.at(scanned, 13),
+            user=self.nurse,
             notes="Thoracic MRI: catheter-tip mass at T9. Pump interrogated after the scan.",
         )
+        decisions.mark_mri_checked(scan=scan, checked_on=scanned, today=self.today)
         self.complication(
             patient,
             ComplicationKind.GRANULOMA,
@@ -1030,10 +1121,71 @@ class DemoClinic:
         patient = self.patient(Indication.POST_LAMINECTOMY)
         pump = self.implant(patient, "synchromed_ii_40", days_ago=years(1.9))
         self.place(pump, regimen("hydromorphone", "5", "1.5", 40), RefillStatus.OK)
-        MriScan.objects.create(
-            patient=patient, scanned_on=self.today, notes="Lumbar spine MRI, outside hospital."
+        # Recording it books the post-MRI check for today (section 7).
+        decisions.record_mri(
+            patient=patient,
+            scanned_on=self.today,
+            today=self.today,
+            now=self.at(self.today, 9, 40),
+            user=self.nurse,
+            notes="Lumbar spine MRI, outside hospital.",
         )
-        self.visit(patient, VisitKind.POST_MRI_CHECK, on=self.today, at=time(15, 0), pump=pump)
+
+    def boluses_and_corrections(self) -> None:
+        # Patient-activated boluses (Prometra PTM): the refill dates assume every allowed
+        # bolus is taken (61 days to the alarm rather than 92 on the basal rate alone), and
+        # the next residual is expected within a range (sections 2 and 4).
+        patient = self.patient(
+            Indication.CANCER_PAIN,
+            notes="Uses the PTM for breakthrough pain, two or three times most days.",
+        )
+        pump = self.implant(patient, "prometra_ii_40", days_ago=years(1.5))
+        self.place(
+            pump,
+            regimen("morphine", "10", "4", 40, bolus_dose="0.5", boluses_per_day=4),
+            RefillStatus.UPCOMING,
+        )
+        self.book_refill(pump)
+        # A refill saved with the wrong volume, marked entered in error by the nurse
+        # and recorded again; and a complication written in the wrong patient's
+        # record, marked by the physician (section 9).
+        patient = self.patient(Indication.FAILED_BACK)
+        pump = self.implant(patient, "synchromed_ii_20", days_ago=years(3.2))
+        plan = regimen("hydromorphone", "4", "1.5", 20)
+        refill = self.place(
+            pump,
+            plan,
+            RefillStatus.OK,
+            mistake=(
+                replace(plan, volume_ml=Decimal("12")),
+                "Volume typed as 12 mL; the reservoir was filled to 20 mL.",
+            ),
+        )
+        wrong = self.complication(
+            patient,
+            ComplicationKind.NAUSEA_OR_VOMITING,
+            on=refill.refill_date,
+            severity=Severity.MODERATE,
+            pump=pump,
+            notes="Vomiting for two days after the refill.",
+        )
+        decisions.mark_complication_entered_in_error(
+            complication=wrong,
+            user=patient.treating_physician,
+            reason="Written in this record by mistake: it was another patient's.",
+            now=self.at(refill.refill_date, 15),
+        )
+        # An older refill's residual flag still awaits the physician; the refill since
+        # was as expected, and the pump keeps its open discrepancy (section 4).
+        patient = self.patient(Indication.POST_LAMINECTOMY)
+        pump = self.implant(patient, "synchromed_ii_20", days_ago=years(2.9))
+        self.place(
+            pump,
+            regimen("morphine", "10", "2", 20),
+            RefillStatus.OK,
+            residual_shift=Decimal("1.8"),
+            shift_fill=-2,
+        )
 
     def codman_pumps(self) -> None:
         for indication, drug, age, status in (
@@ -1050,8 +1202,8 @@ class DemoClinic:
         )
         self.implant(patient, "synchromed_ii_40", days_ago=years(3.3))
         patient = self.patient(Indication.CANCER_PAIN)
-        self.screening_trial(patient, "hydromorphone", on=self.ago(42))
         self.implant(patient, "prometra_ii_40", days_ago=0)
+        self.screening_trial(patient, "hydromorphone", on=self.ago(42))
 
     def routine_patients(self) -> None:
         ok, due, upcoming = RefillStatus.OK, RefillStatus.DUE, RefillStatus.UPCOMING
@@ -1166,7 +1318,8 @@ class DemoClinic:
             (Indication.FAILED_BACK, referred, 25, MORPHINE_BOLUS, nrs, "8", "5",
              overridden, success, "Walks 30 minutes again and sleeps through the night."),
         ):  # fmt: skip
-            patient = self.patient(indication, status=status)
+            # A referred patient was in screening until the physician's decision referred them.
+            patient = self.patient(indication, status=screening if status == referred else status)
             drug, method, dose, dose_unit = trial
             self.trial(
                 patient,
@@ -1181,7 +1334,6 @@ class DemoClinic:
                 decision=decision,
                 override_to=override_to,
                 reason=reason,
-                referred=status == referred,
             )
         # A failed trial, then a second at a higher dose awaiting the physician.
         patient = self.patient(Indication.SPINAL_CORD_INJURY, status=screening)

@@ -372,8 +372,9 @@ class DoseLimits:
     first_fill_warn_above_mcg: Fraction | None = None
 
 
-def _mcg_text(amount: Fraction) -> str:
-    if amount >= MCG_PER_MG:
+def _mcg_text(amount: Fraction, *, scale: Fraction | None = None) -> str:
+    """A dose in mg/day from 1 mg up, else mcg/day; ``scale`` picks the unit instead."""
+    if (scale if scale is not None else amount) >= MCG_PER_MG:
         return f"{float(amount / MCG_PER_MG):g} mg/day"
     return f"{float(amount):g} mcg/day"
 
@@ -413,6 +414,8 @@ def dose_warnings(
         if change > change_warn_percent:
             warnings.append(
                 f"The dose changes by {float(change):.0f} % from the last refill "
-                f"({_mcg_text(previous_dose_mcg)} to {_mcg_text(dose_mcg)})."
+                # Both in one unit, so "9 mg/day to 0 mg/day", never "to 0 mcg/day".
+                f"({_mcg_text(previous_dose_mcg, scale=max(previous_dose_mcg, dose_mcg))} to "
+                f"{_mcg_text(dose_mcg, scale=max(previous_dose_mcg, dose_mcg))})."
             )
     return warnings

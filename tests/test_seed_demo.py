@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
+from fractions import Fraction
 from io import StringIO
 
 import pytest
@@ -19,8 +22,9 @@ from django.utils import timezone
 from patients.choices import Indication, TrialDecision, TrialOutcome
 from patients.demo import SPASTICITY
 from patients.management.commands.seed_demo import DEMO_PASSWORD
-from patients.models import Appointment, Complication, MriScan, Patient, Trial
+from patients.models import IN_FORCE, Appointment, Complication, MriScan, Patient, Trial
 from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from pumps import entry_safety, schedule, services
 from pumps.choices import BatteryStatus, ExplantReason, RefillStatus
 from pumps.models import DoseAdjustment, Pump, PumpModel, Refill, SchedulePolicy
 
@@ -94,12 +98,126 @@ def test_urgent_baclofen_is_due_or_overdue(seed_output, lookahead):
     assert {pump.latest_fill.drug.code for pump in urgent} == {"baclofen"}
 
 
-def test_one_residual_discrepancy_awaits_sign_off_and_one_is_signed(seed_output):
+def days_to_alarm(refill: Refill, pump: Pump) -> timedelta:
+    """Section 3's N for ``refill``, every allowed bolus taken."""
+    usable = Fraction(refill.volume_ml - pump.alarm_ml)
+    return timedelta(days=math.floor(usable / refill.allowed_daily_volume_ml))
+
+
+def test_residual_discrepancies_await_sign_off_and_one_is_signed(seed_output):
+    # Issue 12: a pump's flag stays open while any refill in force carries an
+    # unsigned one, so two pumps show it: one flagged at its latest refill, one
+    # at an older refill (test_an_older_unsigned_flag_stays_open...).
     open_flags = [pump for pump in active_pumps() if pump.has_unsigned_discrepancy]
-    assert len(open_flags) == 1
+    assert len(open_flags) == 2
+    assert sorted(pump.latest_fill.discrepancy for pump in open_flags) == [False, True]
+    for pump in Pump.objects.all():
+        assert pump.open_discrepancies == services.count_open_discrepancies(pump), pump
     signed = Refill.objects.get(discrepancy=True, discrepancy_signed_off_at__isnull=False)
     assert signed.discrepancy_signed_off_by.username == "physician"
     assert signed.discrepancy_comment
+
+
+def test_every_residual_is_judged_with_its_pump_models_threshold(seed_output):
+    for refill in Refill.objects.filter(IN_FORCE).select_related("pump__model"):
+        check = services.check_residual(
+            pump=refill.pump, refill_date=refill.refill_date, residual_ml=refill.residual_ml
+        )
+        assert refill.discrepancy == check.discrepancy, refill
+    # Each demo flag is clearly beyond the threshold, and only 2 are unsigned.
+    for refill in Refill.objects.filter(IN_FORCE, discrepancy=True).select_related("pump__model"):
+        difference = abs(refill.residual_ml - refill.expected_residual_ml)
+        assert difference > refill.pump.model.discrepancy_threshold_ml + Decimal("0.5"), refill
+
+
+def test_an_older_unsigned_flag_stays_open_after_a_clean_refill(seed_output):
+    (pump,) = [p for p in active_pumps() if p.open_discrepancies and not p.latest_fill.discrepancy]
+    assert pump.open_discrepancies == 1
+    assert pump.has_unsigned_discrepancy
+    flagged = pump.refills.get(discrepancy=True)
+    assert flagged.discrepancy_signed_off_at is None
+    assert flagged.refill_date < pump.latest_fill.refill_date
+    assert not flagged.is_entered_in_error
+
+
+def test_every_fill_passes_the_refusals_of_section_8(seed_output):
+    for pump in Pump.objects.select_related("model"):
+        assert entry_safety.serial_refusal(pump.serial) is None, pump.serial
+    for refill in Refill.objects.select_related("drug", "pump__model"):
+        pump = refill.pump
+        concentration = schedule.concentration_mcg_per_ml(
+            refill.concentration, refill.concentration_unit
+        )
+        assert refill.drug.concentration_range.accepts(concentration), refill
+        assert pump.alarm_ml <= refill.volume_ml <= pump.model.reservoir_ml, refill
+        assert refill.allowed_daily_volume_ml <= entry_safety.MAX_DAILY_VOLUME_ML, refill
+        assert refill.daily_dose == 0 or days_to_alarm(refill, pump).days >= 1, refill
+        assert pump.implant_date <= refill.refill_date <= timezone.localdate(), refill
+        assert pump.explant_date is None or refill.refill_date <= pump.explant_date, refill
+        if refill.bolus_dose:
+            assert refill.boluses_per_day, refill
+
+
+def test_a_prometra_allows_boluses_and_its_residual_is_expected_in_a_range(seed_output):
+    ranged = list(Refill.objects.filter(IN_FORCE, expected_residual_low_ml__isnull=False))
+    assert len(ranged) >= 2
+    for refill in ranged:
+        assert refill.pump.model.code.startswith("prometra")
+        assert refill.expected_residual_low_ml + 5 < refill.expected_residual_ml
+        assert not refill.discrepancy
+    pump = ranged[0].pump
+    latest = pump.latest_fill
+    assert latest.bolus_dose > 0
+    assert latest.boluses_per_day > 0
+    # The refill dates assume every allowed bolus is taken (section 2): here
+    # the reservoir, not the 90-day stability, sets the deadline.
+    assert pump.refill_alarm == latest.refill_date + days_to_alarm(latest, pump)
+    assert latest.allowed_daily_volume_ml > latest.daily_volume_ml
+    assert pump.refill_limited_by == "reservoir"
+    assert pump.refill_deadline < latest.refill_date + timedelta(days=90)
+    expected = services.check_residual(
+        pump=pump, refill_date=latest.refill_date, residual_ml=None
+    ).expected
+    assert services.expected_residual_text(expected).startswith("between ")
+
+
+def test_an_eri_pump_stops_before_its_refill_is_due(seed_output):
+    today = timezone.localdate()
+    pumps = [
+        pump
+        for pump in active_pumps()
+        if pump.eri_replace_by is not None
+        and today <= pump.eri_replace_by <= today + timedelta(days=90)
+        and pump.refill_due > pump.eri_replace_by
+    ]
+    assert len(pumps) == 1
+    (pump,) = pumps
+    assert pump.eri_replace_by == pump.eri_reported_on + timedelta(days=90)
+    assert pump.battery_status(today) == BatteryStatus.ERI
+    booked = Appointment.objects.booked().filter(pump=pump, kind="refill").get()
+    assert booked.scheduled_at.date() > pump.eri_replace_by
+
+
+def test_a_refill_entered_in_error_stands_beside_its_correction(seed_output):
+    wrong = Refill.objects.get(entered_in_error_at__isnull=False)
+    assert wrong.entered_in_error_by.username == "nurse"
+    assert "12 mL" in wrong.entered_in_error_reason
+    assert wrong.history.filter(history_change_reason__startswith="Entered in error").exists()
+    corrected = Refill.objects.filter(IN_FORCE).get(pump=wrong.pump, refill_date=wrong.refill_date)
+    assert corrected.volume_ml > wrong.volume_ml
+    pump = Pump.objects.get(pk=wrong.pump_id)
+    # The dates come from the corrected fill, not the one in error.
+    assert pump.latest_fill == corrected
+    assert pump.refill_alarm == corrected.refill_date + days_to_alarm(corrected, pump)
+    assert days_to_alarm(wrong, pump) < days_to_alarm(corrected, pump)
+
+
+def test_a_complication_entered_in_error_stays_in_the_record(seed_output):
+    wrong = Complication.objects.get(entered_in_error_at__isnull=False)
+    assert wrong.is_entered_in_error
+    assert wrong.entered_in_error_by == wrong.patient.treating_physician
+    assert "another patient" in wrong.entered_in_error_reason
+    assert wrong.history.filter(history_change_reason__startswith="Entered in error").exists()
 
 
 def test_eri_is_recorded_at_a_refill_and_at_an_interrogation(seed_output):
@@ -256,4 +374,7 @@ def test_reset_rebuilds_the_same_clinic_from_the_fixed_seed(seed_output, setting
     call_command("seed_demo", "--reset", "--force", stdout=StringIO())
     assert clinic() == before
     # No history of the deleted records survives the reset.
-    assert Patient.history.count() == Patient.objects.count()
+    # (A referred patient has two rows: screening, then referred by the trial's decision.)
+    patients = set(Patient.objects.values_list("pk", flat=True))
+    assert set(Patient.history.values_list("id", flat=True)) == patients
+    assert Patient.history.filter(history_type="+").count() == len(patients)

@@ -530,3 +530,8 @@ def test_a_dose_change_of_more_than_30_percent_warns(previous, dose, warns):
 
 def test_a_change_from_a_zero_dose_does_not_divide_by_zero():
     assert warnings_for("100", schedule.DoseLimits(), previous="0") == []
+
+
+def test_a_dose_change_names_both_doses_in_one_unit():
+    (message,) = warnings_for("0", schedule.DoseLimits(), previous="9000")
+    assert "(9 mg/day to 0 mg/day)" in message
