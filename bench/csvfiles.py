@@ -35,6 +35,8 @@ REFILL_COLUMNS = (
     "volume_ml",
     "residual_ml",
     "eri",
+    "bolus_dose",
+    "boluses_per_day",
 )
 
 
@@ -89,6 +91,8 @@ def write(specs: Iterable[PumpSpec], pumps_path: Path, refills_path: Path) -> tu
                         fill.volume_ml,
                         fill.residual_ml,
                         fill.eri,
+                        fill.bolus_dose,
+                        fill.boluses_per_day,
                     )
                 )
                 refills += 1

@@ -3,8 +3,10 @@
 The database is fresh, so the builder picks the row ids itself: a pump can
 then point at its latest fill in the same pass (the foreign keys are checked
 at commit), and each batch is a handful of bulk inserts. The stored schedule
-columns and each refill's expected residual and flag come from the app's own
-rules (``services.compute_schedule``, ``services.expected_residual``,
+columns (``services.SCHEDULE_FIELDS``, the ERI replace-by date among them),
+the count of open discrepancies, and each refill's expected residual and
+flag (with the pump model's threshold) come from the app's own rules
+(``services.compute_schedule``, ``services.expected_residual``,
 ``services.set_residual_check``), so they are what the app would have stored;
 tests/bench checks that on a sample.
 """
@@ -169,12 +171,14 @@ def _pump(
             volume_ml=fill.volume_ml,
             residual_ml=fill.residual_ml,
             eri=fill.eri,
+            bolus_dose=fill.bolus_dose,
+            boluses_per_day=fill.boluses_per_day,
         )
         if previous is not None:
             # Section 4, as services.check_residual computes it (no dose changes here).
             expected = services.expected_residual(previous, fill.refill_date, [])
             services.set_residual_check(
-                refill, expected, threshold_ml=policy.discrepancy_threshold_ml
+                refill, expected, threshold_ml=pump.model.discrepancy_threshold_ml
             )
         refills.append(refill)
         previous = refill
@@ -193,6 +197,10 @@ def _pump(
     pump.latest_fill = latest
     for name, value in values.items():
         setattr(pump, name, value)
+    # As services.store_schedule counts them: flags no physician has signed off.
+    pump.open_discrepancies = sum(
+        refill.discrepancy and refill.discrepancy_signed_off_at is None for refill in refills
+    )
     return pump, refills
 
 

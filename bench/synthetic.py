@@ -69,6 +69,8 @@ REPLACED = 0.08  # share of patients whose first pump was replaced
 DISCHARGED = 0.02  # share of patients with an explanted pump only
 DISCREPANCY = 0.03  # share of fills with a residual far from the expected one
 LAPSED = 0.03  # share of active pumps whose refill is overdue
+BOLUS = 0.1  # share of opioid pumps allowing patient-activated boluses (section 2)
+BOLUSES_PER_DAY = 4
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class FillSpec:
     volume_ml: Decimal
     residual_ml: Decimal | None
     eri: bool
+    bolus_dose: Decimal | None = None  # in dose_unit
+    boluses_per_day: int | None = None
 
 
 @dataclass
@@ -122,8 +126,13 @@ def _fills(
     concentration = Decimal(rng.choice(regimen.concentrations))
     low, high = regimen.dose_range
     dose = Decimal(f"{rng.uniform(low, high):.2f}")
+    bolus: Decimal | None = None
+    if regimen.dose_unit == "mg/day" and rng.random() < BOLUS:
+        bolus = Decimal(f"{dose / 10:.2f}")
     daily_ml = float(dose / concentration)
-    days_to_alarm = int((reservoir - float(alarm)) / daily_ml) if daily_ml else 10_000
+    # The refill is dated as if every allowed bolus is taken (section 2).
+    allowed_ml = float((dose + (bolus or 0) * BOLUSES_PER_DAY) / concentration)
+    days_to_alarm = int((reservoir - float(alarm)) / allowed_ml) if allowed_ml else 10_000
     interval = max(14, min(days_to_alarm, regimen.stability_days) - rng.randint(3, 12))
     last = last_fill(interval)
     dates = [last - timedelta(days=interval * k + rng.randint(0, 3)) for k in range(count)]
@@ -150,6 +159,8 @@ def _fills(
                 volume_ml=Decimal(volume),
                 residual_ml=residual,
                 eri=False,
+                bolus_dose=bolus,
+                boluses_per_day=BOLUSES_PER_DAY if bolus else None,
             )
         )
         previous = (day, float(volume))

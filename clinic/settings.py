@@ -188,6 +188,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# manage.py import_clinic refuses a file larger than this before reading it:
+# the whole file is held in memory while it is checked (docs/interfaces.md).
+IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
+
 # A signed-in screen left open on a ward is signed out after this many idle
 # minutes (audit/idle.py). The store's own expiry is a backstop, pushed on by
 # the idle clock's refreshes.

@@ -5,8 +5,11 @@ phases:
 
 1. ``check_files`` reads both CSV files, converts every cell and checks every
    row against the other rows, the catalogue and the database. It writes
-   nothing. It returns a ``Plan``, or raises ``ImportRefused`` carrying every
-   ``Problem`` found.
+   nothing. Each new refill is held to the services' own rules
+   (``services.validate_fill``, clinical-rules.md section 8), and what they
+   only ask to confirm (``services.fill_warnings``) becomes a warning. It
+   returns a ``Plan`` with the warnings to print, or raises ``ImportRefused``
+   carrying every ``Problem`` found.
 2. ``apply_plan`` writes the plan in one transaction through ``pumps.services``,
    which enforce the invariants again under a row lock and store each pump's
    schedule. Should a service still refuse a row (another writer got in
@@ -20,7 +23,8 @@ point 7). Rows are matched by ``mrn`` (patients), ``serial`` (pumps) and
 writes nothing the second time. A blank optional cell means "not known": it
 never erases what the database records.
 
-Problems read ``[FILE:]LINE: COLUMN: PROBLEM``. LINE is the line in the file
+Problems read ``[FILE:]LINE: COLUMN: PROBLEM``, warnings
+``[FILE:]LINE: COLUMN: warning: MESSAGE``. LINE is the line in the file
 as a text editor numbers it (the header is line 1). FILE is the file's name,
 given only when two files are imported. A problem with the file as a whole
 (unreadable, not UTF-8, not CSV) reads ``FILE: PROBLEM``.

@@ -1,8 +1,10 @@
-"""Converting cells: text, codes, dates, numbers and yes/no, checked strictly.
+"""Converting cells: text, codes, serials, dates, numbers and yes/no, checked strictly.
 
 ``Cells`` converts the cells of one row and records a problem for each bad
 one; ``_field`` reads limits such as max_length from the models, and
-``_show`` quotes a value the way problem messages do.
+``_show`` quotes a value the way problem messages do. Numbers, dates and
+serials are read by the rules every entry path shares (pumps.entry_safety,
+clinical-rules.md section 8).
 """
 
 from __future__ import annotations
@@ -10,19 +12,19 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
 
+from pumps import entry_safety
 from pumps.formatting import plain_decimal
 from pumps.importer.problems import Problems, Source
 from pumps.importer.reading import Row
 
-# Strict forms: date.fromisoformat also takes 20260101 and 2026-W01-1, and
-# Decimal also takes 1e3, 1_000, NaN and non-ASCII digits.
-ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# Strict form: date.fromisoformat also takes 20260101 and 2026-W01-1.
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+WHOLE_NUMBER = re.compile(r"[0-9]{1,9}", re.ASCII)
 
 
 def _field(model: type[models.Model], name: str) -> Any:
@@ -49,13 +51,13 @@ class Cells:
     def text(
         self, column: str, *, required: bool = True, max_length: int | None = None
     ) -> str | None:
+        if column in self.row.refused:
+            self.ok = False  # reported while reading: a control or format character
+            return None
         value = self.row.cells.get(column, "")
         if not value:
             if required:
                 self.problem(column, "missing; this column is required")
-            return None
-        if "\x00" in value:
-            self.problem(column, "contains a NUL character")
             return None
         if max_length is not None and len(value) > max_length:
             self.problem(column, f"is longer than {max_length} characters")
@@ -75,7 +77,19 @@ class Cells:
             return None
         return value
 
+    def serial(self, column: str, *, required: bool = True) -> str | None:
+        """A pump serial as section 8 accepts it (letters, digits, hyphens; 3 to 30)."""
+        value = self.text(column, required=required)
+        if value is None:
+            return None
+        refusal = entry_safety.serial_refusal(value)
+        if refusal:
+            self.problem(column, refusal)
+            return None
+        return value
+
     def day(self, column: str, *, today: date, required: bool = True) -> date | None:
+        """An ISO date of an event that has happened (section 8: 1900 to 2100, not after today)."""
         value = self.text(column, required=required)
         if value is None:
             return None
@@ -86,8 +100,9 @@ class Cells:
         except ValueError:
             self.problem(column, f"{value!r} is not a date in the form YYYY-MM-DD")
             return None
-        if day > today:
-            self.problem(column, f"{day} is in the future (today is {today})")
+        refusal = entry_safety.date_refusal(day, today=today, happened=True)
+        if refusal:
+            self.problem(column, refusal)
             return None
         return day
 
@@ -97,38 +112,44 @@ class Cells:
         *,
         model_field: models.DecimalField[Any, Any],
         required: bool = True,
-        above_zero: bool = False,
     ) -> Decimal | None:
-        """A non-negative decimal that fits the column it will be stored in."""
+        """A non-negative decimal read as every entry path reads one (a decimal
+        comma is a point; ambiguous text refused), that fits the column it will
+        be stored in. Whether a refill's number is in range is the service's to
+        say (services.validate_fill).
+        """
         value = self.text(column, required=required)
         if value is None:
             return None
+        places = model_field.decimal_places
         try:
-            if not PLAIN_NUMBER.fullmatch(value):
-                raise InvalidOperation(value)
-            number = Decimal(value)
-        except InvalidOperation:
-            self.problem(column, f"{value!r} is not a number")
-            return None
-        if above_zero and number <= 0:
-            self.problem(column, f"{value} must be above zero")
+            number = entry_safety.parse_decimal(value, decimal_places=places)
+        except entry_safety.UnreadableNumber as error:
+            self.problem(column, str(error))
             return None
         if number < 0:
-            self.problem(column, f"{value} cannot be negative")
+            self.problem(column, f"{plain_decimal(number)} cannot be negative")
             return None
-        return self._fits(column, value, number, model_field)
-
-    def _fits(
-        self, column: str, text: str, number: Decimal, model_field: models.DecimalField[Any, Any]
-    ) -> Decimal | None:
-        # The database would round or refuse what does not fit; say so instead.
-        places = model_field.decimal_places
+        # The database would refuse what does not fit; say so instead.
         whole_digits = model_field.max_digits - places
         if number != 0 and number.adjusted() >= whole_digits:
-            self.problem(column, f"{text} is too large")
+            self.problem(
+                column, f"{value} is too large (at most {whole_digits} digits before the point)"
+            )
             return None
-        if number != number.quantize(Decimal(1).scaleb(-places)):
-            self.problem(column, f"{text} has more than {places} decimal places")
+        return number
+
+    def whole_number(self, column: str, *, most: int, required: bool = False) -> int | None:
+        """A count typed as digits only, from 0 to ``most``."""
+        value = self.text(column, required=required)
+        if value is None:
+            return None
+        if not WHOLE_NUMBER.fullmatch(value):
+            self.problem(column, f"{value!r} is not a whole number (digits only, e.g. 4)")
+            return None
+        number = int(value)
+        if number > most:
+            self.problem(column, f"{number} is more than {most}")
             return None
         return number
 

@@ -3,8 +3,12 @@
 ``PumpFacts`` is a pump as it will stand after the import; the ``check_*``
 functions find duplicate and contradicting rows, rows that disagree with
 what is recorded, a patient with two active pumps, and refills that do not
-fit their pump's life, reservoir or recorded history. ``RefillCheck`` holds
-which refill rows are new and which are already recorded.
+fit their pump's life or recorded history. Each new refill is then held to
+the rules every entry path shares (``services.validate_fill``, clinical-rules.md
+section 8) and what they only ask to confirm (``services.fill_warnings``)
+becomes a warning. ``RefillCheck`` holds which refill rows are new, which
+are already recorded, and the warnings. Serials match ignoring case: the
+mappings here are keyed by ``serial_key``.
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from pumps.formatting import plain_decimal
+from django.core.exceptions import ValidationError
+
+from pumps import services
 from pumps.importer.cells import _show
-from pumps.importer.problems import Problems, Source
+from pumps.importer.problems import Problem, Problems, Source
 from pumps.importer.recorded import Recorded
-from pumps.importer.rows import PumpRow, RefillRow
-from pumps.models import Pump, PumpModel, Refill
+from pumps.importer.rows import PumpRow, RefillRow, refill_values, serial_key
+from pumps.models import Pump, PumpModel, Refill, SchedulePolicy
+
+# The id a pump the import creates has while its rows are checked: no row has
+# it (ids start at 1), so the services find no refills or dose changes of it,
+# as there are none.
+NEW_PUMP_ID = 0
 
 PATIENT_FIELDS = ("family_name", "given_name", "birth_date", "indication")
 
@@ -56,7 +67,8 @@ class PumpFacts:
             if alarm_ml is None:
                 alarm_ml = existing.alarm_ml_override
         return cls(
-            serial=row.serial,
+            # A recorded pump keeps its serial as recorded (rows match ignoring case).
+            serial=existing.serial if existing is not None else row.serial,
             mrn=row.mrn,
             model=row.model,
             implant_date=row.implant_date,
@@ -85,6 +97,24 @@ class PumpFacts:
     def is_active(self) -> bool:
         return self.explant_date is None
 
+    @property
+    def key(self) -> str:
+        return serial_key(self.serial)
+
+    def as_filled(self) -> Pump:
+        """The pump as its new refills find it, for the services' checks: a
+        recorded pump as recorded (explanted or not), with the file's alarm
+        volume; a new pump not yet explanted (its explant comes after its fills)."""
+        existing = self.existing
+        return Pump(
+            pk=existing.pk if existing is not None else NEW_PUMP_ID,
+            model=self.model,
+            serial=self.serial,
+            implant_date=self.implant_date,
+            explant_date=existing.explant_date if existing is not None else None,
+            alarm_ml_override=self.alarm_ml,
+        )
+
     def changed_fields(self) -> list[str]:
         """The fields of a recorded pump that the import changes."""
         if self.existing is None:
@@ -106,17 +136,18 @@ def check_pumps(
     for row in rows:
         if row.serial is None:
             continue
-        if row.serial in first_line:
+        key = serial_key(row.serial)
+        if key in first_line:
             problems.add(
                 source,
                 row.line,
                 "serial",
-                f"{row.serial} is already on line {first_line[row.serial]}",
+                f"{row.serial} is already on line {first_line[key]} (serials match ignoring case)",
             )
             continue
-        first_line[row.serial] = row.line
+        first_line[key] = row.line
         if row.valid and _matches_recorded_pump(source, row, recorded, problems):
-            facts[row.serial] = PumpFacts.from_row(row, recorded.pumps.get(row.serial))
+            facts[key] = PumpFacts.from_row(row, recorded.pumps.get(key))
     return facts, set(first_line)
 
 
@@ -124,7 +155,7 @@ def _matches_recorded_pump(
     source: Source, row: PumpRow, recorded: Recorded, problems: Problems
 ) -> bool:
     """A row for a pump already recorded must agree on what the import does not change."""
-    pump = recorded.pumps.get(row.serial or "")
+    pump = recorded.pumps.get(serial_key(row.serial or ""))
     if pump is None:
         return True
     ok = True
@@ -154,7 +185,7 @@ def _matches_recorded_pump(
             f"pump {pump.serial} is recorded as implanted on {pump.implant_date}; "
             "the import does not change a recorded pump's implant date",
         )
-    latest = recorded.latest_refill.get(pump.serial)
+    latest = recorded.latest_refill.get(serial_key(pump.serial))
     if row.explant_date is not None and latest is not None and row.explant_date < latest:
         refuse(
             "explant_date",
@@ -205,7 +236,7 @@ def check_one_active_pump(
         in_database = [
             pump
             for pump in recorded.active_pumps.get(mrn, [])
-            if pump.serial not in serials_in_pumps_file
+            if serial_key(pump.serial) not in serials_in_pumps_file
         ]
         if len(in_file) + len(in_database) < 2:
             continue
@@ -225,10 +256,12 @@ def check_one_active_pump(
 
 @dataclass
 class RefillCheck:
-    """The outcome of checking the refill rows: what is new and what is already recorded."""
+    """The outcome of checking the refill rows: what is new, what is already
+    recorded (both by serial_key), and the warnings to print."""
 
     new: dict[str, list[RefillRow]] = field(default_factory=lambda: defaultdict(list))
     unchanged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    warnings: list[Problem] = field(default_factory=list)
 
 
 def check_refills(
@@ -239,10 +272,14 @@ def check_refills(
     serials_in_pumps_file: set[str],
     recorded: Recorded,
     problems: Problems,
+    policy: SchedulePolicy,
+    today: date,
 ) -> RefillCheck:
-    """Check each refill row against its pump, the other rows and the recorded refills."""
+    """Check each refill row against its pump, the other rows and the recorded refills,
+    then each new one against the services' rules, in date order per pump."""
     outcome = RefillCheck()
     first_line: dict[tuple[str, date], int] = {}
+    pumps: dict[str, PumpFacts] = {}
     for row in rows:
         key = row.key
         if key is not None:
@@ -251,15 +288,16 @@ def check_refills(
                     source,
                     row.line,
                     "refill_date",
-                    f"a refill of {key[0]} on {key[1]} is already on line {first_line[key]}",
+                    f"a refill of {row.serial} on {key[1]} is already on line {first_line[key]}",
                 )
                 continue
             first_line[key] = row.line
         if row.serial is None:
             continue
-        pump = facts.get(row.serial)
-        if pump is None and row.serial not in serials_in_pumps_file:
-            database_pump = recorded.pumps.get(row.serial)
+        serial = serial_key(row.serial)
+        pump = facts.get(serial)
+        if pump is None and serial not in serials_in_pumps_file:
+            database_pump = recorded.pumps.get(serial)
             if database_pump is None:
                 problems.add(
                     source,
@@ -275,19 +313,76 @@ def check_refills(
         existing = recorded.refills.get(key)
         if existing is not None:
             if _matches_recorded_refill(source, row, existing, problems):
-                outcome.unchanged[row.serial] += 1
-        elif _fits_pump(source, row, pump, recorded, problems):
-            outcome.new[row.serial].append(row)
-    for new_rows in outcome.new.values():
+                outcome.unchanged[serial] += 1
+        else:
+            outcome.new[serial].append(row)
+            pumps[serial] = pump
+    for serial, new_rows in outcome.new.items():
         # Section 4: each refill's expected residual comes from its predecessor.
         new_rows.sort(key=lambda row: row.refill_date or date.min)
+        good = _check_new_fills(
+            source,
+            new_rows,
+            pumps[serial],
+            recorded=recorded,
+            problems=problems,
+            policy=policy,
+            today=today,
+            warnings=outcome.warnings,
+        )
+        new_rows[:] = good
     return outcome
+
+
+def _check_new_fills(
+    source: Source,
+    rows: Sequence[RefillRow],
+    pump: PumpFacts,
+    *,
+    recorded: Recorded,
+    problems: Problems,
+    policy: SchedulePolicy,
+    today: date,
+    warnings: list[Problem],
+) -> list[RefillRow]:
+    """The new fills of one pump, in date order, that fit it; warnings for the rest to confirm.
+
+    Each fill is refused or warned about exactly as the staff form would
+    (services.validate_fill, services.fill_warnings); its previous fill is
+    the one before it in the file, or for the first the latest recorded one.
+    """
+    as_filled = pump.as_filled()
+    good: list[RefillRow] = []
+    previous: Refill | None = None
+    for row in rows:
+        fill = row.fill()
+        refused = _fits_pump(source, row, pump, recorded, problems)
+        try:
+            services.validate_fill(pump=as_filled, fill=fill, today=today)
+        except ValidationError as error:
+            for column, messages in error.message_dict.items():
+                if column not in refused:  # one problem per cell
+                    refused.add(column)
+                    problems.add(source, row.line, column, " ".join(messages))
+        if refused:
+            previous = None  # nothing to compare the next fill with
+            continue
+        good.append(row)
+        for warning in services.fill_warnings(
+            pump=as_filled, fill=fill, previous=previous, policy=policy
+        ):
+            warnings.append(
+                Problem(source.label, row.line, warning.field, f"warning: {warning.message}")
+            )
+        previous = Refill(pump=as_filled, **refill_values(fill))
+    return good
 
 
 def _matches_recorded_refill(
     source: Source, row: RefillRow, existing: Refill, problems: Problems
 ) -> bool:
     """A row for a recorded refill must repeat it; a blank optional cell is not known."""
+    has_boluses = bool(row.bolus_dose)
     ours: dict[str, object] = {
         "drug": row.drug.code if row.drug else None,
         "concentration": row.concentration,
@@ -297,6 +392,9 @@ def _matches_recorded_refill(
         "volume_ml": row.volume_ml,
         "residual_ml": row.residual_ml,
         "eri": row.eri,
+        # A bolus dose of 0 means none, as blank does: stored as none.
+        "bolus_dose": row.bolus_dose if has_boluses else None,
+        "boluses_per_day": row.boluses_per_day if has_boluses else None,
     }
     theirs: dict[str, object] = {
         "drug": existing.drug.code,
@@ -307,6 +405,8 @@ def _matches_recorded_refill(
         "volume_ml": existing.volume_ml,
         "residual_ml": existing.residual_ml,
         "eri": existing.eri,
+        "bolus_dose": existing.bolus_dose,
+        "boluses_per_day": existing.boluses_per_day,
     }
     differences = [
         f"{name} {_show(ours[name])} here, {_show(theirs[name])} in the database"
@@ -327,21 +427,21 @@ def _matches_recorded_refill(
 
 def _fits_pump(
     source: Source, row: RefillRow, pump: PumpFacts, recorded: Recorded, problems: Problems
-) -> bool:
-    """A new refill must fall in its pump's life, after its recorded history, and fit."""
+) -> set[str]:
+    """What the import adds to the services' rules: a new refill falls before its
+    pump's explant in the file and after its recorded history. Returns the
+    columns refused."""
     assert row.refill_date is not None
-    assert row.volume_ml is not None
-    ok = True
+    refused: set[str] = set()
 
     def refuse(column: str, message: str) -> None:
-        nonlocal ok
-        ok = False
+        refused.add(column)
         problems.add(source, row.line, column, message)
 
     serial, day = pump.serial, row.refill_date
     if day < pump.implant_date:
-        refuse("refill_date", f"{day} is before pump {serial} was implanted ({pump.implant_date})")
-    elif pump.explant_date is not None and day > pump.explant_date:
+        return refused  # services.validate_fill says so
+    if pump.explant_date is not None and day > pump.explant_date:
         refuse("refill_date", f"{day} is after pump {serial} was explanted ({pump.explant_date})")
     elif pump.existing is not None and not pump.existing.is_active:
         # services.record_fill refuses a fill on an explanted pump.
@@ -351,28 +451,17 @@ def _fits_pump(
             "the import does not add refills to an explanted pump",
         )
     else:
-        _check_not_behind_history(refuse, day, serial, recorded)
-    reservoir = pump.model.reservoir_ml
-    for column, volume in (("volume_ml", row.volume_ml), ("residual_ml", row.residual_ml)):
-        # Section 4: a fill above the reservoir size is refused.
-        if volume is not None and volume > reservoir:
-            refuse(
-                column,
-                f"{plain_decimal(volume)} mL is more than the {pump.model.code} reservoir holds "
-                f"({plain_decimal(reservoir)} mL)",
-            )
-    if row.eri and not pump.model.has_battery:
-        refuse("eri", f"yes, but a {pump.model.code} pump has no battery and shows no ERI")
-    return ok
+        _check_not_behind_history(refuse, day, pump.key, serial, recorded)
+    return refused
 
 
 def _check_not_behind_history(
-    refuse: Callable[[str, str], None], day: date, serial: str, recorded: Recorded
+    refuse: Callable[[str, str], None], day: date, key: str, serial: str, recorded: Recorded
 ) -> None:
     # Expected residuals and stored dates are computed forward from the latest
     # fill; a refill slipped in behind recorded ones would leave them wrong.
-    latest_refill = recorded.latest_refill.get(serial)
-    latest_adjustment = recorded.latest_adjustment.get(serial)
+    latest_refill = recorded.latest_refill.get(key)
+    latest_adjustment = recorded.latest_adjustment.get(key)
     if latest_refill is not None and day < latest_refill:
         refuse(
             "refill_date",

@@ -1,9 +1,9 @@
 """The plan: everything the import will write, decided before anything is written.
 
 ``check_files`` (the first phase) reads and checks both files and returns a
-``Plan`` of ``PatientPlan`` and ``PumpPlan`` entries, or raises
-``ImportRefused`` naming every problem; ``Counts`` sums what it creates,
-updates and leaves unchanged. The columns each file must and may have are
+``Plan`` of ``PatientPlan`` and ``PumpPlan`` entries and the warnings to
+print, or raises ``ImportRefused`` naming every problem; ``Counts`` sums
+what it creates, updates and leaves unchanged. The columns each file must and may have are
 defined here.
 """
 
@@ -24,10 +24,11 @@ from pumps.importer.checks import (
     check_pumps,
     check_refills,
 )
-from pumps.importer.problems import Problems, Source, sources_for
+from pumps.importer.problems import Problem, Problems, Source, sources_for
 from pumps.importer.reading import read_rows
 from pumps.importer.recorded import Recorded
 from pumps.importer.rows import Catalogue, PumpRow, RefillRow, parse_pump_row, parse_refill_row
+from pumps.models import SchedulePolicy
 
 PUMP_REQUIRED = (
     "mrn",
@@ -50,7 +51,7 @@ REFILL_REQUIRED = (
     "dose_unit",
     "volume_ml",
 )
-REFILL_OPTIONAL = ("residual_ml", "eri")
+REFILL_OPTIONAL = ("residual_ml", "eri", "bolus_dose", "boluses_per_day")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class Plan:
     pumps: list[PumpPlan]
     pump_rows: int
     refill_rows: int
+    # What section 8 asks to confirm, "LINE: COLUMN: warning: ...": imported all the same.
+    warnings: list[Problem]
 
     def counts(self) -> dict[str, Counts]:
         """Rows to create, update and leave unchanged, per kind."""
@@ -129,12 +132,21 @@ def check_files(pumps_path: Path, refills_path: Path | None = None, *, today: da
     """
     pumps_source, refills_source = sources_for(pumps_path, refills_path)
     problems = Problems()
+    cell_problems = Problems()
     pump_table = read_rows(
-        pumps_source, required=PUMP_REQUIRED, optional=PUMP_OPTIONAL, problems=problems
+        pumps_source,
+        required=PUMP_REQUIRED,
+        optional=PUMP_OPTIONAL,
+        problems=problems,
+        cell_problems=cell_problems,
     )
     refill_table = (
         read_rows(
-            refills_source, required=REFILL_REQUIRED, optional=REFILL_OPTIONAL, problems=problems
+            refills_source,
+            required=REFILL_REQUIRED,
+            optional=REFILL_OPTIONAL,
+            problems=problems,
+            cell_problems=cell_problems,
         )
         if refills_source is not None
         else []
@@ -142,6 +154,7 @@ def check_files(pumps_path: Path, refills_path: Path | None = None, *, today: da
     if problems:
         # A file that cannot be read or lacks a column: its rows would only add noise.
         raise problems.refuse()
+    problems.extend(cell_problems)
 
     catalogue = Catalogue.load()
     pump_rows = [
@@ -155,6 +168,7 @@ def check_files(pumps_path: Path, refills_path: Path | None = None, *, today: da
             for row in refill_table
         ]
     recorded = Recorded.load(pump_rows, refill_rows)
+    policy = SchedulePolicy.current()
     first_of_patient = check_patients(pumps_source, pump_rows, problems)
     facts, serials_in_pumps_file = check_pumps(pumps_source, pump_rows, recorded, problems)
     check_one_active_pump(
@@ -172,6 +186,8 @@ def check_files(pumps_path: Path, refills_path: Path | None = None, *, today: da
             serials_in_pumps_file=serials_in_pumps_file,
             recorded=recorded,
             problems=problems,
+            policy=policy,
+            today=today,
         )
         if refills_source is not None
         else RefillCheck()
@@ -185,6 +201,7 @@ def check_files(pumps_path: Path, refills_path: Path | None = None, *, today: da
         pumps=_pump_plans(facts, refills, recorded),
         pump_rows=len(pump_rows),
         refill_rows=len(refill_rows),
+        warnings=sorted(refills.warnings, key=lambda warning: warning.line or 0),
     )
 
 

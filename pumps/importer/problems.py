@@ -85,6 +85,9 @@ class Problems:
     def add_file(self, source: Source, message: str) -> None:
         self._found.append((source.index, 0, Problem(source.name, None, "", message)))
 
+    def extend(self, other: Problems) -> None:
+        self._found.extend(other._found)
+
     def refuse(self) -> ImportRefused:
         # sorted() is stable: problems of one line keep the order they were found in.
         return ImportRefused([problem for *_, problem in sorted(self._found, key=lambda f: f[:2])])

@@ -1,18 +1,28 @@
 """Reading the CSV files: the data rows of a file, by column name.
 
 ``read_rows`` decodes a file, splits it into CSV records and checks its
-header; a file that cannot be read, is not UTF-8 or CSV, or lacks a required
-column is reported as a problem instead of raising.
+header; a file that cannot be read, is larger than ``settings.IMPORT_MAX_BYTES``,
+is not UTF-8 or CSV, or lacks a required column is reported as a problem
+instead of raising. A cell holding a control or invisible format character
+is refused here, before any cell is converted (docs/interfaces.md).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from django.conf import settings
 
 from pumps.importer.problems import Problems, Source
+
+# Control characters (Cc) and invisible format characters (Cf: zero-width
+# spaces, bidirectional marks, a byte order mark inside a cell) are never
+# stored: a serial or name holding one looks right on screen and matches nothing.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf"})
 
 
 @dataclass(frozen=True)
@@ -21,13 +31,31 @@ class Row:
 
     line: int
     cells: Mapping[str, str]
+    # Columns whose cell was refused while reading (a control or format character).
+    refused: frozenset[str] = field(default=frozenset())
 
 
 def read_rows(
-    source: Source, *, required: Sequence[str], optional: Sequence[str], problems: Problems
+    source: Source,
+    *,
+    required: Sequence[str],
+    optional: Sequence[str],
+    problems: Problems,
+    cell_problems: Problems,
 ) -> list[Row]:
-    """The data rows of one file; file and header problems go to ``problems``."""
+    """The data rows of one file; file and header problems go to ``problems``, a
+    cell refused for its characters to ``cell_problems`` (its row is still read)."""
+    limit = settings.IMPORT_MAX_BYTES
     try:
+        # The size first: a file too large is refused before it is read.
+        size = source.path.stat().st_size
+        if size > limit:
+            problems.add_file(
+                source,
+                f"is {size:,} bytes, larger than the {limit:,} bytes the import accepts "
+                "(IMPORT_MAX_BYTES); split it into smaller files",
+            )
+            return []
         raw = source.path.read_bytes()
     except OSError as error:
         problems.add_file(source, f"cannot be read ({error.strerror or error})")
@@ -56,16 +84,38 @@ def read_rows(
     for line, cells in records[1:]:
         if not any(cell.strip() for cell in cells):
             continue  # blank lines and rows of empty cells that spreadsheets leave behind
-        rows.append(
-            Row(
-                line,
-                {
-                    column: cells[index].strip() if index < len(cells) else ""
-                    for column, index in positions.items()
-                },
-            )
+        values = {
+            column: cells[index] if index < len(cells) else ""
+            for column, index in positions.items()
+        }
+        refused = frozenset(
+            column
+            for column, value in values.items()
+            if _refused_character(source, line, column, value, cell_problems)
         )
+        rows.append(Row(line, {column: value.strip() for column, value in values.items()}, refused))
     return rows
+
+
+def _refused_character(
+    source: Source, line: int, column: str, value: str, problems: Problems
+) -> bool:
+    """Refuse a cell holding a control or invisible format character, naming them."""
+    # isprintable() is False for every Cc and Cf character and fast in C: the
+    # character-by-character look runs only for the rare cell it flags.
+    if value.isprintable():
+        return False
+    found = sorted({char for char in value if unicodedata.category(char) in REFUSED_CATEGORIES})
+    if not found:
+        return False  # e.g. a no-break space: printable to a reader, stripped or kept
+    named = ", ".join(f"U+{ord(char):04X}" for char in found)
+    problems.add(
+        source,
+        line,
+        column,
+        f"contains a control or invisible character ({named}); type the cell again without it",
+    )
+    return True
 
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:

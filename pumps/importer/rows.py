@@ -2,8 +2,9 @@
 
 ``Catalogue`` holds the pump models and drugs the codes refer to;
 ``parse_pump_row`` and ``parse_refill_row`` build a ``PumpRow`` or
-``RefillRow`` from a file row, and a good refill row becomes a ``Fill``,
-the values the services take.
+``RefillRow`` from a file row, and a good refill row becomes a
+``services.Fill``, the values the services take. Serials are matched
+ignoring case (``serial_key``), as the database's unique constraint does.
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from pumps.importer.cells import Cells, _field
 from pumps.importer.problems import Problems, Source
 from pumps.importer.reading import Row
 from pumps.models import Drug, Pump, PumpModel, Refill
+from pumps.services import Fill
+
+# The most boluses a day a refill may allow (the model's validator).
+MOST_BOLUSES_PER_DAY = 99
 
 # The codes a cell may hold (a choices class's .values builds a new list each call).
 INDICATIONS = frozenset(Indication.values)
 EXPLANT_REASONS = frozenset(ExplantReason.values)
 CONCENTRATION_UNITS = frozenset(ConcentrationUnit.values)
 DOSE_UNITS = frozenset(DoseUnit.values)
+
+
+def serial_key(serial: str) -> str:
+    """A serial as rows are matched: ignoring case (NGP1 and ngp1 are one pump)."""
+    return serial.lower()
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,7 @@ def parse_pump_row(
     indication = cells.code("indication", INDICATIONS, what="indication")
     model_code = cells.code("pump_model", catalogue.pump_models, what="pump model")
     model = catalogue.pump_models[model_code] if model_code else None
-    serial = cells.text("serial", max_length=_field(Pump, "serial").max_length)
+    serial = cells.serial("serial")
     implant_date = cells.day("implant_date", today=today)
     explant_date = cells.day("explant_date", today=today, required=False)
     explant_reason = cells.code(
@@ -90,6 +100,9 @@ def parse_pump_row(
         cells.problem("explant_reason", "missing; it is required when explant_date is given")
     if cells.given("explant_reason") and not cells.given("explant_date"):
         cells.problem("explant_date", "missing; it is required when explant_reason is given")
+    # Section 8: an implant before birth, an explant before its implant.
+    if implant_date and birth_date and implant_date < birth_date:
+        cells.problem("implant_date", f"{implant_date} is before the birth_date ({birth_date})")
     if explant_date and implant_date and explant_date < implant_date:
         cells.problem("explant_date", f"{explant_date} is before the implant_date ({implant_date})")
     if alarm_ml is not None and model is not None and alarm_ml >= model.reservoir_ml:
@@ -131,16 +144,18 @@ class RefillRow:
     volume_ml: Decimal | None
     residual_ml: Decimal | None
     eri: bool | None  # None: not known
+    bolus_dose: Decimal | None  # None: blank (0 also means no bolus)
+    boluses_per_day: int | None
 
     @property
     def key(self) -> tuple[str, date] | None:
         if self.serial is None or self.refill_date is None:
             return None
-        return self.serial, self.refill_date
+        return serial_key(self.serial), self.refill_date
 
     def fill(self) -> Fill:
-        """The values of a good row, as the services take them."""
-        assert self.valid, "only a good row is written"
+        """The values of a row whose cells are good, as the services take them."""
+        assert self.valid, "only a row with good cells becomes a fill"
         assert self.refill_date is not None
         assert self.drug is not None
         assert self.concentration is not None
@@ -158,26 +173,27 @@ class RefillRow:
             volume_ml=self.volume_ml,
             residual_ml=self.residual_ml,
             eri=bool(self.eri),
+            bolus_dose=self.bolus_dose,
+            boluses_per_day=self.boluses_per_day,
         )
 
 
-@dataclass(frozen=True)
-class Fill:
-    """A refill to record, in the terms of services.record_fill."""
-
-    refill_date: date
-    drug: Drug
-    concentration: Decimal
-    concentration_unit: str
-    daily_dose: Decimal
-    dose_unit: str
-    volume_ml: Decimal
-    residual_ml: Decimal | None
-    eri: bool
-
-    def as_kwargs(self) -> dict[str, Any]:
-        # Not dataclasses.asdict: it would deep-copy the Drug instance.
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+def refill_values(fill: Fill) -> dict[str, Any]:
+    """A fill's Refill field values, stored as services.record_fill stores them
+    (no bolus columns without a bolus dose)."""
+    return {
+        "refill_date": fill.refill_date,
+        "drug": fill.drug,
+        "concentration": fill.concentration,
+        "concentration_unit": fill.concentration_unit,
+        "daily_dose": fill.daily_dose,
+        "dose_unit": fill.dose_unit,
+        "volume_ml": fill.volume_ml,
+        "residual_ml": fill.residual_ml,
+        "eri": fill.eri,
+        "bolus_dose": fill.bolus_dose if fill.has_boluses else None,
+        "boluses_per_day": fill.boluses_per_day if fill.has_boluses else None,
+    }
 
 
 def parse_refill_row(
@@ -185,12 +201,11 @@ def parse_refill_row(
 ) -> RefillRow:
     """Convert and check the cells of one refill row on their own."""
     cells = Cells(source, row, problems)
-    serial = cells.text("serial", max_length=_field(Pump, "serial").max_length)
+    serial = cells.serial("serial")
     refill_date = cells.day("refill_date", today=today)
     drug_code = cells.code("drug", catalogue.drugs, what="drug")
-    concentration = cells.number(
-        "concentration", model_field=_field(Refill, "concentration"), above_zero=True
-    )
+    # Whether a number is in range is services.validate_fill's to say (section 8).
+    concentration = cells.number("concentration", model_field=_field(Refill, "concentration"))
     # Section 2: never a dose or concentration without its unit.
     concentration_unit = cells.code(
         "concentration_unit", CONCENTRATION_UNITS, what="concentration unit"
@@ -202,6 +217,11 @@ def parse_refill_row(
         "residual_ml", model_field=_field(Refill, "residual_ml"), required=False
     )
     eri = cells.yes_no("eri")
+    # Section 2: a patient-activated bolus, in the daily dose's unit.
+    bolus_dose = cells.number(
+        "bolus_dose", model_field=_field(Refill, "bolus_dose"), required=False
+    )
+    boluses_per_day = cells.whole_number("boluses_per_day", most=MOST_BOLUSES_PER_DAY)
     return RefillRow(
         line=row.line,
         valid=cells.ok,
@@ -215,4 +235,6 @@ def parse_refill_row(
         volume_ml=volume_ml,
         residual_ml=residual_ml,
         eri=eri,
+        bolus_dose=bolus_dose,
+        boluses_per_day=boluses_per_day,
     )

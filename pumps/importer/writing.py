@@ -23,14 +23,15 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from patients.choices import PatientStatus, VisitKind
-from patients.models import Appointment, Patient
+from patients.models import IN_FORCE, Appointment, Patient
 from patients.services import close_refill_visit
 from pumps import bulk, schedule, services
 from pumps.importer.checks import PumpFacts
 from pumps.importer.plan import PatientPlan, Plan, PumpPlan
 from pumps.importer.problems import Problems, Source
-from pumps.importer.rows import Fill
+from pumps.importer.rows import refill_values
 from pumps.models import DoseAdjustment, Pump, Refill, SchedulePolicy
+from pumps.services import Fill
 
 # Files with more data rows than this report their progress while writing.
 PROGRESS_ABOVE_ROWS = 1000
@@ -147,9 +148,11 @@ def _write_new_pumps(
     and within the reservoir, one active pump per patient, an explant with its
     reason), and a pump created in this transaction has no other refills, dose
     changes or booked visits. So each fill's predecessor is the previous fill
-    here, its flag comes from the functions services.check_residual uses, and
-    the schedule from services.compute_schedule on the latest fill, as
-    services.store_schedule computes it (tests/pumps/test_import_clinic.py
+    here, its expected residual (a range with a bolus allowance) and flag come
+    from the functions services.check_residual uses with the model's
+    threshold, the schedule from services.compute_schedule on the latest fill
+    and the count of open discrepancies from the flags written, as
+    services.store_schedule stores them (tests/pumps/test_import_clinic.py
     compares the two paths). Each pump gets one history record, of its final
     state.
     """
@@ -171,8 +174,7 @@ def _write_new_pumps(
     bulk.insert(pumps, Pump, now=now, key=("serial",))  # ids, for the refills
     fills_of = [[row.fill() for row in plan.new_refills] for plan in plans]
     records_of = [
-        _refills_of_new_pump(pump, fills, policy=policy)
-        for pump, fills in zip(pumps, fills_of, strict=True)
+        _refills_of_new_pump(pump, fills) for pump, fills in zip(pumps, fills_of, strict=True)
     ]
     records = [record for pump_records in records_of for record in pump_records]
     bulk.insert_with_history(records, Refill, now=now, key=("pump_id", "refill_date"))
@@ -193,7 +195,13 @@ def _write_new_pumps(
         pump.latest_fill = latest
         for name, value in values.items():
             setattr(pump, name, value)
-    bulk.update(pumps, Pump, ["latest_fill", "eri_reported_on", *services.SCHEDULE_FIELDS])
+        # Section 4: nobody has signed off a flag the import just wrote.
+        pump.open_discrepancies = sum(record["discrepancy"] for record in pump_records)
+    bulk.update(
+        pumps,
+        Pump,
+        ["latest_fill", "eri_reported_on", "open_discrepancies", *services.SCHEDULE_FIELDS],
+    )
     # The pump's one history record is of its final state, with its schedule.
     bulk.insert_history(pumps, Pump, now=now)
 
@@ -255,20 +263,23 @@ def _record_fills_of_recorded_pump(
     """
     locked = Pump.objects.select_for_update().select_related("model", "patient").get(pk=pump.pk)
     previous = (
-        Refill.objects.filter(pump=locked).select_related("drug").order_by("-refill_date").first()
+        Refill.objects.filter(IN_FORCE, pump=locked)
+        .select_related("drug")
+        .order_by("-refill_date")
+        .first()
     )
     adjustments = list(
         DoseAdjustment.objects.filter(
+            IN_FORCE,
             pump=locked,
             adjusted_on__gt=previous.refill_date if previous is not None else date.min,
         )
     )
+    threshold = locked.model.discrepancy_threshold_ml
     refills: list[Refill] = []
     for line, fill in fills:
-        kwargs = fill.as_kwargs()
-        kwargs.pop("drug")
-        _service(RowRef(source, line), services.validate_fill, pump=locked, today=today, **kwargs)
-        refill = Refill(pump=locked, **fill.as_kwargs())
+        _service(RowRef(source, line), services.validate_fill, pump=locked, fill=fill, today=today)
+        refill = Refill(pump=locked, **refill_values(fill))
         if previous is not None:
             between = [
                 adjustment
@@ -276,9 +287,7 @@ def _record_fills_of_recorded_pump(
                 if previous.refill_date < adjustment.adjusted_on <= fill.refill_date
             ]
             expected = services.expected_residual(previous, fill.refill_date, between)
-            services.set_residual_check(
-                refill, expected, threshold_ml=policy.discrepancy_threshold_ml
-            )
+            services.set_residual_check(refill, expected, threshold_ml=threshold)
         refills.append(refill)
         previous = refill
     bulk_create_with_history(refills, Refill)
@@ -294,16 +303,34 @@ def _record_fills_of_recorded_pump(
 
 
 @functools.lru_cache(maxsize=4096)
-def _daily_volume_of(dose: Decimal, dose_unit: str, concentration: Decimal, unit: str) -> Fraction:
+def _daily_volume_of(
+    dose: Decimal,
+    dose_unit: str,
+    concentration: Decimal,
+    unit: str,
+    bolus_dose: Decimal | None,
+    boluses_per_day: int | None,
+) -> Fraction:
     return schedule.daily_volume_ml(
-        daily_dose=dose, dose_unit=dose_unit, concentration=concentration, concentration_unit=unit
+        daily_dose=dose,
+        dose_unit=dose_unit,
+        concentration=concentration,
+        concentration_unit=unit,
+        bolus_dose=bolus_dose,
+        boluses_per_day=boluses_per_day,
     )
 
 
-def _daily_volume(refill: Refill | Fill) -> Fraction:
-    """Refill.daily_volume_ml, cached: a pump keeps its dose for many fills."""
+def _daily_volume(fill: Fill, *, with_boluses: bool) -> Fraction:
+    """Refill.daily_volume_ml (basal) or .allowed_daily_volume_ml, cached: a pump
+    keeps its dose for many fills."""
     return _daily_volume_of(
-        refill.daily_dose, refill.dose_unit, refill.concentration, refill.concentration_unit
+        fill.daily_dose,
+        fill.dose_unit,
+        fill.concentration,
+        fill.concentration_unit,
+        fill.bolus_dose if with_boluses else None,
+        fill.boluses_per_day if with_boluses else None,
     )
 
 
@@ -312,31 +339,38 @@ def _refill_defaults() -> dict[str, Any]:
     return bulk.defaults(Refill)
 
 
-def _refills_of_new_pump(
-    pump: Pump, fills: Sequence[Fill], *, policy: SchedulePolicy
-) -> list[dict[str, Any]]:
+def _expected_residual(previous: Fill, on: date) -> services.ExpectedResidual:
+    """services.expected_residual without dose changes (a new pump has none), with
+    the daily volumes worked out once per dose and concentration."""
+
+    def left(with_boluses: bool) -> Fraction:
+        return schedule.volume_on(
+            fill_date=previous.refill_date,
+            volume_ml=previous.volume_ml,
+            daily_volume=_daily_volume(previous, with_boluses=with_boluses),
+            on=on,
+            rate_changes=[],
+        )
+
+    # Section 4: a range when boluses were allowed, low end with every one taken.
+    high = left(False)
+    low = left(True) if previous.has_boluses else high
+    return services.ExpectedResidual(low_ml=low, high_ml=high)
+
+
+def _refills_of_new_pump(pump: Pump, fills: Sequence[Fill]) -> list[dict[str, Any]]:
     """The refills of a pump this import creates, as bulk records (field values by
     attribute name), with expected residuals and flags."""
+    threshold = pump.model.discrepancy_threshold_ml
     records: list[dict[str, Any]] = []
     previous: Fill | None = None
     for fill in fills:
-        record = _refill_defaults() | fill.as_kwargs()
+        record = _refill_defaults() | refill_values(fill)
         record["pump_id"] = pump.pk
         record["drug_id"] = record.pop("drug").pk
         if previous is not None:
-            # Section 4: expected = V_prev - R_prev x days, flagged beyond the
-            # threshold; services.expected_residual without dose changes, with
-            # the daily volume worked out once per dose and concentration.
-            expected = schedule.volume_on(
-                fill_date=previous.refill_date,
-                volume_ml=previous.volume_ml,
-                daily_volume=_daily_volume(previous),
-                on=fill.refill_date,
-                rate_changes=[],
-            )
-            record |= services.residual_columns(
-                fill.residual_ml, expected, threshold_ml=policy.discrepancy_threshold_ml
-            )
+            expected = _expected_residual(previous, fill.refill_date)
+            record |= services.residual_columns(fill.residual_ml, expected, threshold_ml=threshold)
         records.append(record)
         previous = fill
     return records

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from bench import csvfiles, measure, registry, synthetic
 from bench.__main__ import rows
 from pumps import importer, services
-from pumps.models import Pump, Refill, SchedulePolicy
+from pumps.models import Pump, Refill
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +33,8 @@ STORED = (
     "battery_window_opens",
     "battery_window_closes",
     "eri_reported_on",
+    "eri_replace_by",
+    "open_discrepancies",
 )
 
 
@@ -62,17 +64,36 @@ def test_stored_dates_are_what_the_app_computes(built):
 
 
 def test_stored_residual_flags_are_what_the_app_computes(built):
-    policy = SchedulePolicy.current()
-    refills = Refill.objects.select_related("pump").order_by("pk")[::7]
+    refills = Refill.objects.select_related("pump__model").order_by("pk")[::7]
     for refill in refills:
         check = services.check_residual(
-            pump=refill.pump,
-            refill_date=refill.refill_date,
-            residual_ml=refill.residual_ml,
-            policy=policy,
+            pump=refill.pump, refill_date=refill.refill_date, residual_ml=refill.residual_ml
         )
-        expected = services.round_ml(check.expected_ml) if check.expected_ml is not None else None
-        assert (refill.expected_residual_ml, refill.discrepancy) == (expected, check.discrepancy)
+        columns = (
+            services.residual_columns(
+                refill.residual_ml,
+                check.expected,
+                threshold_ml=refill.pump.model.discrepancy_threshold_ml,
+            )
+            if check.expected is not None
+            else {"expected_residual_ml": None, "expected_residual_low_ml": None}
+        )
+        assert (
+            refill.expected_residual_ml,
+            refill.expected_residual_low_ml,
+            refill.discrepancy,
+        ) == (
+            columns["expected_residual_ml"],
+            columns["expected_residual_low_ml"],
+            check.discrepancy,
+        )
+
+
+def test_the_registry_has_bolus_pumps_and_open_discrepancies(built):
+    # The sample above must exercise a bolus range and a stored count, or it proves little.
+    assert Refill.objects.filter(bolus_dose__gt=0).exists()
+    assert Refill.objects.filter(expected_residual_low_ml__isnull=False).exists()
+    assert Pump.objects.filter(open_discrepancies__gt=0).exists()
 
 
 def test_the_pages_and_the_due_list_are_measured(built, tmp_path, capsys):

@@ -16,6 +16,7 @@ import pytest
 from patients import services as patient_services
 from patients.choices import VisitKind
 from pumps import services
+from pumps.entry_safety import parse_decimal
 from pumps.models import Drug, Pump
 from tests.factories import FAR_FUTURE, PatientFactory, fill, make_pump
 from tests.pumps.test_import_clinic import files, refill_row, run
@@ -30,13 +31,23 @@ STORED = (
     "battery_window_opens",
     "battery_window_closes",
     "eri_reported_on",
+    "eri_replace_by",
+    "open_discrepancies",
 )
 # 3 mg/day at 7 mg/mL is 3/7 mL/day: exact arithmetic and rounding both matter.
 NEW_FILLS = [
     {"refill_date": "2025-04-10", "volume_ml": "40", "residual_ml": "25"},
     {"refill_date": "2025-05-20", "volume_ml": "38.5", "residual_ml": "24.85", "eri": "yes"},
     {"refill_date": "2025-06-29", "volume_ml": "40", "residual_ml": "19", "eri": "yes"},
-    {"refill_date": "2025-08-08", "volume_ml": "40", "residual_ml": "3"},
+    # A bolus allowance: the next fill's expected residual is a range.
+    {
+        "refill_date": "2025-08-08",
+        "volume_ml": "40",
+        "residual_ml": "3",
+        "bolus_dose": "0,25",
+        "boluses_per_day": "4",
+    },
+    {"refill_date": "2025-09-10", "volume_ml": "40", "residual_ml": "22"},
 ]
 
 
@@ -75,15 +86,19 @@ def record_one_by_one(pump: Pump) -> None:
         day = date.fromisoformat(row["refill_date"])
         services.record_fill(
             pump=pump,
-            refill_date=day,
-            drug=Drug.objects.get(code="morphine"),
-            concentration=Decimal("7"),
-            concentration_unit="mg/mL",
-            daily_dose=Decimal("3"),
-            dose_unit="mg/day",
-            volume_ml=Decimal(row["volume_ml"]),
-            residual_ml=Decimal(row["residual_ml"]),
-            eri=row.get("eri") == "yes",
+            fill=services.Fill(
+                refill_date=day,
+                drug=Drug.objects.get(code="morphine"),
+                concentration=Decimal("7"),
+                concentration_unit="mg/mL",
+                daily_dose=Decimal("3"),
+                dose_unit="mg/day",
+                volume_ml=Decimal(row["volume_ml"]),
+                residual_ml=Decimal(row["residual_ml"]),
+                eri=row.get("eri") == "yes",
+                bolus_dose=parse_decimal(row["bolus_dose"]) if row.get("bolus_dose") else None,
+                boluses_per_day=int(row["boluses_per_day"]) if row.get("bolus_dose") else None,
+            ),
             today=FAR_FUTURE,
         )
         if row.get("eri") == "yes":
@@ -95,7 +110,13 @@ def state(pump: Pump) -> dict[str, object]:
     return {
         "refills": list(
             pump.refills.order_by("refill_date").values_list(
-                "refill_date", "expected_residual_ml", "discrepancy", "eri"
+                "refill_date",
+                "expected_residual_ml",
+                "expected_residual_low_ml",
+                "discrepancy",
+                "eri",
+                "bolus_dose",
+                "boluses_per_day",
             )
         ),
         "stored": {name: getattr(pump, name) for name in STORED},
@@ -118,14 +139,17 @@ def test_batch_path_stores_the_same_refills_dates_and_visits_as_record_fill(
     summary = run(*files(tmp_path, [], rows))
 
     record_one_by_one(by_service)
-    assert "refills: 4 created, 0 unchanged" in summary.splitlines()
+    assert "refills: 5 created, 0 unchanged" in summary.splitlines()
     assert state(imported) == state(by_service)
     # The data exercise what matters: flags both ways, an ERI date, closed visits.
     imported_state = state(imported)
-    flags = [flag for _, _, flag, _ in imported_state["refills"]]  # type: ignore[attr-defined]
+    flags = [refill[3] for refill in imported_state["refills"]]  # type: ignore[attr-defined]
     assert True in flags
     assert False in flags
     assert imported_state["stored"]["eri_reported_on"] == date(2025, 5, 20)  # type: ignore[index]
+    assert imported_state["stored"]["eri_replace_by"] == date(2025, 8, 18)  # type: ignore[index]
+    lows = [refill[2] for refill in imported_state["refills"]]  # type: ignore[attr-defined]
+    assert lows[-1] is not None  # the fill after the bolus allowance has a range
 
 
 def test_batch_path_keeps_an_earlier_recorded_eri_date(tmp_path):

@@ -57,6 +57,8 @@ REFILL_COLUMNS = [
     "volume_ml",
     "residual_ml",
     "eri",
+    "bolus_dose",
+    "boluses_per_day",
 ]
 
 
@@ -236,17 +238,32 @@ BAD_FILES = {
     "explant_in_the_future": (
         [pump_row(explant_date="2100-01-01", explant_reason="infection")],
         None,
-        ["2: explant_date: 2100-01-01 is in the future (today is {today})"],
+        ["2: explant_date: 2100-01-01 is after today ({today}): it has not happened yet."],
     ),
     "word_for_a_number": (
         [pump_row()],
         [refill_row(volume_ml="twenty")],
-        ["refills.csv:2: volume_ml: 'twenty' is not a number"],
+        [
+            "refills.csv:2: volume_ml: “twenty” cannot be read as one number: use digits and "
+            "one decimal point or comma, without spaces or thousands separators (e.g. 12.5)."
+        ],
     ),
-    "decimal_comma": (
+    # A decimal comma is a point (12,5 = 12.5), but 2,500 could be 2.5 or 2500.
+    "decimal_comma_that_reads_two_ways": (
         [pump_row()],
-        [refill_row(concentration="2,5")],
-        ["refills.csv:2: concentration: '2,5' is not a number"],
+        [refill_row(concentration="2,500")],
+        [
+            "refills.csv:2: concentration: “2,500” could mean 2.500 or 2500: "
+            "type 2.5 or 2500 without a comma."
+        ],
+    ),
+    "two_decimal_separators": (
+        [pump_row()],
+        [refill_row(volume_ml="1.234,5")],
+        [
+            "refills.csv:2: volume_ml: “1.234,5” cannot be read as one number: use digits and "
+            "one decimal point or comma, without spaces or thousands separators (e.g. 12.5)."
+        ],
     ),
     "negative_dose": (
         [pump_row()],
@@ -261,20 +278,17 @@ BAD_FILES = {
     "zero_concentration": (
         [pump_row()],
         [refill_row(concentration="0")],
-        ["refills.csv:2: concentration: 0 must be above zero"],
+        ["refills.csv:2: concentration: The concentration must be above zero."],
     ),
     "more_decimals_than_stored": (
         [pump_row()],
         [refill_row(volume_ml="20.125")],
-        ["refills.csv:2: volume_ml: 20.125 has more than 2 decimal places"],
+        ["refills.csv:2: volume_ml: Use at most 2 decimal places (20.125 has 3)."],
     ),
     "fill_above_the_reservoir": (
         [pump_row()],
         [refill_row(volume_ml="45")],
-        [
-            "refills.csv:2: volume_ml: 45 mL is more than the synchromed_ii_40 reservoir "
-            "holds (40 mL)"
-        ],
+        ["refills.csv:2: volume_ml: 45 mL is more than this pump's reservoir holds (40 mL)."],
     ),
     "residual_above_the_reservoir": (
         [pump_row(pump_model="synchromed_ii_20")],
@@ -282,10 +296,7 @@ BAD_FILES = {
             refill_row(volume_ml="20"),
             refill_row(refill_date="2025-02-01", volume_ml="20", residual_ml="20.5"),
         ],
-        [
-            "refills.csv:3: residual_ml: 20.5 mL is more than the synchromed_ii_20 reservoir "
-            "holds (20 mL)"
-        ],
+        ["refills.csv:3: residual_ml: 20.5 mL is more than this pump's reservoir holds (20 mL)."],
     ),
     "eri_neither_yes_nor_no": (
         [pump_row()],
@@ -295,7 +306,7 @@ BAD_FILES = {
     "eri_on_a_pump_without_battery": (
         [pump_row(pump_model="codman_3000")],
         [refill_row(volume_ml="30", eri="yes")],
-        ["refills.csv:2: eri: yes, but a codman_3000 pump has no battery and shows no ERI"],
+        ["refills.csv:2: eri: A codman_3000 pump has no battery and shows no ERI."],
     ),
     "serial_in_neither_file_nor_database": (
         [pump_row()],
@@ -305,7 +316,7 @@ BAD_FILES = {
     "serial_twice_in_the_pumps_file": (
         [pump_row(), pump_row(mrn="B2", family_name="Bell")],
         None,
-        ["3: serial: SN1 is already on line 2"],
+        ["3: serial: SN1 is already on line 2 (serials match ignoring case)"],
     ),
     "refill_twice_in_the_refills_file": (
         [pump_row()],
@@ -332,7 +343,7 @@ BAD_FILES = {
     "refill_before_the_implant": (
         [pump_row()],
         [refill_row(refill_date="2024-01-09")],
-        ["refills.csv:2: refill_date: 2024-01-09 is before pump SN1 was implanted (2024-01-10)"],
+        ["refills.csv:2: refill_date: The pump was implanted on 2024-01-10, after this date."],
     ),
     "refill_after_the_explant": (
         [pump_row(**EXPLANTED)],
@@ -342,17 +353,23 @@ BAD_FILES = {
     "refill_in_the_future": (
         [pump_row()],
         [refill_row(refill_date="2100-01-01")],
-        ["refills.csv:2: refill_date: 2100-01-01 is in the future (today is {today})"],
+        [
+            "refills.csv:2: refill_date: 2100-01-01 is after today ({today}): "
+            "it has not happened yet."
+        ],
     ),
     "alarm_not_below_the_reservoir": (
         [pump_row(alarm_ml="40")],
         None,
         ["2: alarm_ml: 40 mL is not below the synchromed_ii_40 reservoir (40 mL)"],
     ),
-    "serial_longer_than_stored": (
-        [pump_row(serial="S" * 41)],
+    "serial_longer_than_allowed": (
+        [pump_row(serial="S" * 31)],
         None,
-        ["2: serial: is longer than 40 characters"],
+        [
+            f"2: serial: “{'S' * 31}” is not a pump serial number: use 3 to 30 letters, "
+            "digits and hyphens, as printed on the pump's card."
+        ],
     ),
 }
 
@@ -411,7 +428,13 @@ def test_line_numbers_are_the_editors_counting_blank_lines_and_quoted_line_break
         encoding="utf-8",
     )
 
-    assert refused(pumps) == ["5: implant_date: '2024-13-01' is not a date in the form YYYY-MM-DD"]
+    # The quoted line break is itself refused (a control character), and still
+    # counted: the next row's problem is on the editor's line 5.
+    assert refused(pumps) == [
+        "2: given_name: contains a control or invisible character (U+000A); "
+        "type the cell again without it",
+        "5: implant_date: '2024-13-01' is not a date in the form YYYY-MM-DD",
+    ]
 
 
 # --- Against what the database already records ----------------------------------------------
@@ -637,7 +660,7 @@ def test_command_line_run_with_a_bad_row_exits_1_without_a_traceback(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
-        "refills.csv:2: volume_ml: 45 mL is more than the synchromed_ii_40 reservoir holds (40 mL)",
+        "refills.csv:2: volume_ml: 45 mL is more than this pump's reservoir holds (40 mL).",
         "CommandError: 1 problem found; nothing was imported.",
     ]
     assert result.stdout == ""
@@ -664,7 +687,7 @@ def test_dry_run_of_bad_files_names_the_problems_and_exits_1(tmp_path):
     named = refused(*files(tmp_path, [pump_row()], [refill_row(volume_ml="45")]), "--dry-run")
 
     assert named == [
-        "refills.csv:2: volume_ml: 45 mL is more than the synchromed_ii_40 reservoir holds (40 mL)"
+        "refills.csv:2: volume_ml: 45 mL is more than this pump's reservoir holds (40 mL)."
     ]
 
 
@@ -803,6 +826,15 @@ def test_fills_of_a_new_pump_get_the_same_flags_and_schedule_as_record_fill(tmp_
         {"refill_date": "2025-02-19", "volume_ml": "40", "residual_ml": "25"},
         {"refill_date": "2025-03-31", "volume_ml": "38.5", "residual_ml": "24.85", "eri": "yes"},
         {"refill_date": "2025-05-10", "volume_ml": "40", "residual_ml": "19", "eri": "yes"},
+        # A bolus allowance: the next fill's expected residual is a range.
+        {
+            "refill_date": "2025-06-19",
+            "volume_ml": "40",
+            "residual_ml": "23",
+            "bolus_dose": "0.25",
+            "boluses_per_day": "4",
+        },
+        {"refill_date": "2025-07-29", "volume_ml": "40", "residual_ml": "20"},
     ]
     dose = {"concentration": "7", "daily_dose": "3"}
     run(*files(tmp_path, [pump_row()], [refill_row(**f, **dose) for f in fills]))
@@ -817,6 +849,8 @@ def test_fills_of_a_new_pump_get_the_same_flags_and_schedule_as_record_fill(tmp_
             volume_ml=f["volume_ml"],
             residual_ml=f.get("residual_ml"),
             eri=f.get("eri") == "yes",
+            bolus_dose=f.get("bolus_dose"),
+            boluses_per_day=int(f["boluses_per_day"]) if "boluses_per_day" in f else None,
         )
     imported = Pump.objects.get(serial="SN1")
     by_service.refresh_from_db()
@@ -824,7 +858,12 @@ def test_fills_of_a_new_pump_get_the_same_flags_and_schedule_as_record_fill(tmp_
     def flags(pump: Pump) -> list[tuple[object, ...]]:
         return list(
             pump.refills.order_by("refill_date").values_list(
-                "expected_residual_ml", "discrepancy", "eri"
+                "expected_residual_ml",
+                "discrepancy",
+                "eri",
+                "expected_residual_low_ml",
+                "bolus_dose",
+                "boluses_per_day",
             )
         )
 
@@ -836,9 +875,16 @@ def test_fills_of_a_new_pump_get_the_same_flags_and_schedule_as_record_fill(tmp_
         "battery_window_opens",
         "battery_window_closes",
         "eri_reported_on",
+        "eri_replace_by",
+        "open_discrepancies",
     ]
     assert flags(imported) == flags(by_service)
-    assert [flag for _, flag, _ in flags(imported)] == [False, True, False, True]
+    # 40 - 40 x 3/7 = 22.857 basal, 40 - 40 x 4/7 = 17.143 with every bolus: 20 mL is
+    # 2.857 below the basal figure (beyond the 2 mL threshold) but inside the range.
+    assert [row[1] for row in flags(imported)] == [False, True, False, True, False, False]
+    assert flags(imported)[-1][3] == Decimal("17.143")
+    assert imported.open_discrepancies == 2
+    assert imported.eri_replace_by == date(2025, 6, 29)
     assert {f: getattr(imported, f) for f in stored} == {f: getattr(by_service, f) for f in stored}
 
 
@@ -964,3 +1010,295 @@ def test_small_file_reports_no_progress(tmp_path):
     )
 
     assert err.getvalue() == ""
+
+
+# --- Section 8: the same rules as the staff pages, and the new columns ----------------------
+
+
+def test_bolus_columns_are_stored_and_date_the_alarm_as_if_every_bolus_is_taken(tmp_path):
+    # 4 mg/day + 0.5 mg x 4 boluses = 6 mg/day at 20 mg/mL: 0.3 mL/day, not 0.2.
+    run(*files(tmp_path, [pump_row()], [refill_row(bolus_dose="0,5", boluses_per_day="4")]))
+
+    refill = Refill.objects.get()
+    assert (refill.bolus_dose, refill.boluses_per_day) == (Decimal("0.5"), 4)
+    pump = Pump.objects.get()
+    # floor((40 - 2) / 0.3) = 126 days after 2025-01-10.
+    assert pump.refill_alarm == date(2025, 1, 10) + timedelta(days=126)
+
+
+@pytest.mark.parametrize("bolus_dose", ["", "0", "0.00"])
+def test_a_blank_or_zero_bolus_dose_means_none(tmp_path, bolus_dose):
+    run(*files(tmp_path, [pump_row()], [refill_row(bolus_dose=bolus_dose, boluses_per_day="4")]))
+
+    refill = Refill.objects.get()
+    assert (refill.bolus_dose, refill.boluses_per_day) == (None, None)
+    # floor((40 - 2) / 0.2) = 190 days: no bolus allowance.
+    assert Pump.objects.get().refill_alarm == date(2025, 1, 10) + timedelta(days=190)
+
+
+def test_a_bolus_dose_without_boluses_per_day_is_refused(tmp_path):
+    named = refused(*files(tmp_path, [pump_row()], [refill_row(bolus_dose="0.5")]))
+
+    assert named == [
+        "refills.csv:2: boluses_per_day: Enter how many boluses the patient may take a day: "
+        "the refill date assumes every allowed bolus is taken."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "problem"),
+    [
+        ("4.5", "'4.5' is not a whole number (digits only, e.g. 4)"),
+        ("-1", "'-1' is not a whole number (digits only, e.g. 4)"),
+        ("100", "100 is more than 99"),
+    ],
+)
+def test_boluses_per_day_must_be_a_whole_number_up_to_99(tmp_path, cell, problem):
+    rows = [refill_row(bolus_dose="0.1", boluses_per_day=cell)]
+
+    assert refused(*files(tmp_path, [pump_row()], rows)) == [
+        f"refills.csv:2: boluses_per_day: {problem}"
+    ]
+
+
+def test_a_decimal_comma_is_read_as_a_decimal_point(tmp_path):
+    run(*files(tmp_path, [pump_row()], [refill_row(concentration="12,5", volume_ml="39,5")]))
+
+    refill = Refill.objects.get()
+    assert (refill.concentration, refill.volume_ml) == (Decimal("12.5"), Decimal("39.5"))
+
+
+def test_a_concentration_outside_its_drugs_range_is_refused_in_the_unit_typed(tmp_path):
+    # 0.4 mg/mL of morphine: below the accepted 0.5 to 50 mg/mL.
+    named = refused(*files(tmp_path, [pump_row()], [refill_row(concentration="0.4")]))
+
+    assert len(named) == 1
+    assert named[0].startswith(
+        "refills.csv:2: concentration: 0.4 mg/mL is outside the accepted morphine concentrations"
+    )
+
+
+@pytest.mark.parametrize(("volume", "ok"), [("1.99", False), ("2", True)])
+def test_a_fill_below_the_alarm_volume_is_refused_at_the_alarm_it_is_accepted(tmp_path, volume, ok):
+    # A slow enough dose that 2 mL reaches the alarm no sooner than any other check.
+    paths = files(tmp_path, [pump_row()], [refill_row(volume_ml=volume, daily_dose="0")])
+    if ok:
+        run(*paths)
+        assert Refill.objects.get().volume_ml == Decimal(volume)
+    else:
+        assert refused(*paths)[0].startswith(
+            "refills.csv:2: volume_ml: 1.99 mL is below this pump's low-reservoir alarm (2 mL)"
+        )
+
+
+def test_a_daily_volume_above_10_ml_names_the_daily_dose_column(tmp_path):
+    # 201 mg/day at 20 mg/mL is 10.05 mL a day.
+    named = refused(*files(tmp_path, [pump_row()], [refill_row(daily_dose="201")]))
+
+    assert [line.split(": ")[:2] for line in named] == [["refills.csv:2", "daily_dose"]]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "ok"),
+    [
+        ("birth_date", "1899-12-31", False),
+        ("birth_date", "1900-01-01", True),
+        ("explant_date", "2100-12-31", False),
+    ],
+)
+def test_dates_outside_1900_to_today_are_refused(tmp_path, column, value, ok):
+    row = pump_row(**{column: value})
+    if column == "explant_date":
+        row["explant_reason"] = "infection"
+    if ok:
+        run(*files(tmp_path, [row]))
+        assert Patient.objects.get().birth_date == date.fromisoformat(value)
+        return
+    named = refused(*files(tmp_path, [row]))
+    assert len(named) == 1
+    assert named[0].startswith(f"2: {column}: {value} is ")
+
+
+def test_dates_after_today_are_refused_and_today_is_accepted(tmp_path):
+    today = timezone.localdate()
+    tomorrow = today + timedelta(days=1)
+    named = refused(*files(tmp_path, [pump_row(implant_date=tomorrow.isoformat())]))
+    assert named == [
+        f"2: implant_date: {tomorrow} is after today ({today}): it has not happened yet."
+    ]
+
+    run(*files(tmp_path, [pump_row(implant_date=today.isoformat())]))
+    assert Pump.objects.get().implant_date == today
+
+
+def test_an_implant_before_birth_is_refused(tmp_path):
+    named = refused(*files(tmp_path, [pump_row(birth_date="2024-01-11")]))
+
+    assert named == ["2: implant_date: 2024-01-10 is before the birth_date (2024-01-11)"]
+
+
+def test_an_implant_on_the_day_of_birth_is_accepted(tmp_path):
+    run(*files(tmp_path, [pump_row(birth_date="2024-01-10")]))
+
+    assert Pump.objects.get().implant_date == date(2024, 1, 10)
+
+
+@pytest.mark.parametrize(
+    ("column", "text", "code"),
+    [
+        ("serial", "SN\u200b1", "U+200B"),
+        ("family_name", "\u202eAmes", "U+202E"),
+        ("given_name", "Ann\u200e", "U+200E"),
+        ("mrn", "A\u200f1", "U+200F"),
+        ("family_name", "Am\ufeffes", "U+FEFF"),
+        ("given_name", "Ann\x07", "U+0007"),
+    ],
+)
+def test_a_cell_with_a_control_or_invisible_character_is_refused(tmp_path, column, text, code):
+    named = refused(*files(tmp_path, [pump_row(**{column: text})]))
+
+    assert named == [
+        f"2: {column}: contains a control or invisible character ({code}); "
+        "type the cell again without it"
+    ]
+
+
+def test_a_byte_order_mark_at_the_start_of_the_file_is_fine(tmp_path):
+    (pumps,) = files(tmp_path, [pump_row()])
+    pumps.write_bytes(b"\xef\xbb\xbf" + pumps.read_bytes())
+
+    run(pumps)
+
+    assert Pump.objects.get().serial == "SN1"
+
+
+def test_a_file_above_the_size_limit_is_refused_before_it_is_read(tmp_path, settings):
+    (pumps,) = files(tmp_path, [pump_row()])
+    size = pumps.stat().st_size
+
+    settings.IMPORT_MAX_BYTES = size - 1
+    assert refused(pumps) == [
+        f"pumps.csv: is {size:,} bytes, larger than the {size - 1:,} bytes the import "
+        "accepts (IMPORT_MAX_BYTES); split it into smaller files"
+    ]
+
+    settings.IMPORT_MAX_BYTES = size
+    run(pumps)
+    assert Pump.objects.count() == 1
+
+
+def test_the_size_limit_defaults_to_50_mb(settings):
+    assert settings.IMPORT_MAX_BYTES == 50 * 1024 * 1024
+
+
+def test_serials_match_a_recorded_pump_ignoring_case(tmp_path):
+    pump = make_pump(
+        model="synchromed_ii_40",
+        implant_date=date(2024, 1, 10),
+        serial="NGP1",
+        patient=PatientFactory(mrn="A1"),
+    )
+
+    summary = run(*files(tmp_path, [pump_row(serial="ngp1")], [refill_row(serial="ngp1")]))
+
+    assert "pumps: 0 created, 0 updated, 1 unchanged" in summary.splitlines()
+    assert Pump.objects.get().serial == "NGP1"  # kept as recorded
+    assert pump.refills.count() == 1
+
+
+def test_two_pump_rows_differing_only_in_case_are_a_duplicate(tmp_path):
+    rows = [pump_row(serial="NGP1"), pump_row(serial="ngp1", mrn="B2")]
+
+    assert refused(*files(tmp_path, rows)) == [
+        "3: serial: ngp1 is already on line 2 (serials match ignoring case)"
+    ]
+
+
+def test_two_refill_rows_differing_only_in_serial_case_are_a_duplicate(tmp_path):
+    rows = [refill_row(serial="SN1"), refill_row(serial="sn1")]
+
+    assert refused(*files(tmp_path, [pump_row()], rows)) == [
+        "refills.csv:3: refill_date: a refill of sn1 on 2025-01-10 is already on line 2"
+    ]
+
+
+def run_with_warnings(*args: object) -> tuple[str, list[str]]:
+    """Run an import that must succeed; its stdout, and its stderr's lines."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_clinic", *map(str, args), stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue().splitlines()
+
+
+def test_a_tenfold_change_from_the_previous_fill_in_the_file_is_a_warning_and_imported(
+    tmp_path,
+):
+    rows = [
+        refill_row(),
+        # 2 mg/mL after 20 mg/mL: a unit slip? 4 mg/day now runs 2 mL a day.
+        refill_row(refill_date="2025-02-01", concentration="2", volume_ml="40"),
+    ]
+
+    summary, warnings = run_with_warnings(*files(tmp_path, [pump_row()], rows))
+
+    assert warnings == [
+        "refills.csv:3: concentration: warning: 2 mg/mL is 2000 mcg/mL; the last fill was "
+        "20 mg/mL. A tenfold change looks like a unit slip.",
+        "refills.csv:3: daily_dose: warning: The pump would run 2 mL a day; the last fill ran "
+        "0.2 mL a day. A tenfold change looks like a unit slip.",
+    ]
+    assert "refills: 2 created, 0 unchanged" in summary.splitlines()
+    assert Refill.objects.filter(concentration=Decimal("2")).exists()
+
+
+def test_a_tenfold_change_from_the_recorded_fill_is_a_warning(tmp_path):
+    recorded_pump()
+
+    _, warnings = run_with_warnings(
+        *files(tmp_path, [], [refill_row(refill_date="2025-04-10", daily_dose="40")])
+    )
+
+    # Against the recorded 4 mg/day, not a first fill: the dose, the daily volume, and
+    # 40 mg/day above morphine's plausible range.
+    assert warnings
+    assert all(line.startswith("refills.csv:2: daily_dose: warning: ") for line in warnings)
+    assert any("the last fill was 4 mg/day" in line for line in warnings)
+
+
+def test_a_change_under_tenfold_is_no_warning(tmp_path):
+    rows = [refill_row(), refill_row(refill_date="2025-02-01", concentration="2.01")]
+
+    _, warnings = run_with_warnings(*files(tmp_path, [pump_row()], rows))
+
+    assert not [line for line in warnings if ": concentration: " in line]
+
+
+def test_a_dry_run_prints_the_warnings_and_writes_nothing(tmp_path):
+    before = database_state()
+    rows = [refill_row(), refill_row(refill_date="2025-02-01", concentration="2")]
+
+    summary, warnings = run_with_warnings(*files(tmp_path, [pump_row()], rows), "--dry-run")
+
+    assert database_state() == before
+    assert [line.split(": ")[:3] for line in warnings] == [
+        ["refills.csv:3", "concentration", "warning"],
+        ["refills.csv:3", "daily_dose", "warning"],
+    ]
+    assert summary.startswith("Dry run of pumps.csv and refills.csv: no problems found")
+
+
+def test_a_short_fill_is_a_warning_on_the_volume_column(tmp_path):
+    # 0.2 mL/day from 4 mL with a 2 mL alarm: 10 days to the alarm.
+    _, warnings = run_with_warnings(*files(tmp_path, [pump_row()], [refill_row(volume_ml="4")]))
+
+    assert [line.split(": ")[:3] for line in warnings] == [
+        ["refills.csv:2", "volume_ml", "warning"]
+    ]
+
+
+def test_help_documents_the_new_columns_and_warnings():
+    text = Command().create_parser("manage.py", "import_clinic").format_help()
+
+    assert "bolus_dose" in text
+    assert "boluses_per_day" in text
+    assert "FILE:LINE: COLUMN: warning: MESSAGE" in text
+    assert "IMPORT_MAX_BYTES" in text

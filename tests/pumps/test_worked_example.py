@@ -58,9 +58,9 @@ def test_worked_example_imports_into_an_empty_database_and_gives_the_expected_du
 
     assert summary.splitlines() == [
         "Imported pumps.csv and refills.csv.",
-        "patients: 6 created, 0 updated, 0 unchanged",
-        "pumps: 7 created, 0 updated, 0 unchanged",
-        "refills: 8 created, 0 unchanged",
+        "patients: 8 created, 0 updated, 0 unchanged",
+        "pumps: 9 created, 0 updated, 0 unchanged",
+        "refills: 12 created, 0 unchanged",
     ]
     # Equal lists compare element by element: the order must match too.
     assert due_list_on_2026_04_06() == expected_due_list(example)
@@ -75,9 +75,9 @@ def test_worked_example_imported_twice_changes_nothing_and_gives_the_same_due_li
     summary = import_example(example)
 
     assert summary.splitlines()[1:] == [
-        "patients: 0 created, 0 updated, 6 unchanged",
-        "pumps: 0 created, 0 updated, 7 unchanged",
-        "refills: 0 created, 8 unchanged",
+        "patients: 0 created, 0 updated, 8 unchanged",
+        "pumps: 0 created, 0 updated, 9 unchanged",
+        "refills: 0 created, 12 unchanged",
     ]
     assert (Patient.objects.count(), Pump.objects.count(), Refill.objects.count()) == counts
     assert due_list_on_2026_04_06() == expected_due_list(example)
