@@ -4,28 +4,34 @@ The admin is one more door into the data (docs/style.md, point 7), so it
 never leaves a stored schedule stale: every save that can move a date calls
 ``pumps.services.store_schedule`` or ``recompute_schedules`` inside the
 admin's own transaction (``changeform_view`` runs in ``transaction.atomic``).
-Clinical values of a refill are recorded only through the refill form and
-``services.record_fill``; here they are read-only.
+The checks of clinical-rules.md section 8 hold here as on the staff pages: a
+refill's corrected values pass ``services.validate_fill`` and its warnings
+must be confirmed; a dose change is recorded by ``services.adjust_dose``;
+every clinical decimal is a ``ClinicalDecimalField``. Nothing clinical is
+deleted here (section 9: mark it entered in error instead).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from pumps import services
+from pumps import entry_safety, services
 from pumps.choices import BatteryStatus, RefillStatus
+from pumps.fields import ClinicalDecimalField
 from pumps.formatting import plain_decimal
+from pumps.forms import warnings_digest
 from pumps.models import (
     DoseAdjustment,
     Drug,
@@ -50,7 +56,12 @@ class HistoryReadOnlyAdmin(SimpleHistoryAdmin):
     Reverting saves an old version wholesale, which would bypass the services
     (a refill's sign-off, a pump's stored schedule); corrections go through
     the change form, where the checks and recomputations run.
+
+    Every decimal reads a decimal comma and refuses ambiguous text, as on the
+    staff pages (clinical-rules.md 8): no type=number box drops a character.
     """
+
+    formfield_overrides = {models.DecimalField: {"form_class": ClinicalDecimalField}}
 
     def revert_disabled(self, request: HttpRequest, obj: Any = None) -> bool:
         return True
@@ -157,6 +168,9 @@ class BatteryStatusFilter(admin.SimpleListFilter):
 
 @admin.register(PumpModel)
 class PumpModelAdmin(HistoryReadOnlyAdmin):
+    """The catalogue. The discrepancy threshold is read when a refill is judged, so
+    changing it needs no recompute; the alarm volume and battery window do."""
+
     list_display = [
         "code",
         "manufacturer",
@@ -191,8 +205,43 @@ class PumpModelAdmin(HistoryReadOnlyAdmin):
             )
 
 
+class DrugAdminForm(forms.ModelForm):
+    class Meta:
+        model = Drug
+        fields = [
+            "code",
+            "name",
+            "stability_days",
+            "first_fill_stability_days",
+            "undiluted_mcg_per_ml",
+            "undiluted_stability_days",
+            "urgent_when_due",
+            "dose_warn_below_mcg_per_day",
+            "dose_warn_above_mcg_per_day",
+            "first_fill_dose_warn_above_mcg_per_day",
+            "concentration_min_mcg_per_ml",
+            "concentration_max_mcg_per_ml",
+            "policy_note",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        low = cleaned.get("concentration_min_mcg_per_ml")
+        high = cleaned.get("concentration_max_mcg_per_ml")
+        if low is not None and high is not None and low > high:
+            self.add_error(
+                "concentration_max_mcg_per_ml",
+                f"The highest accepted concentration ({plain_decimal(high)} mcg/mL) is below "
+                f"the lowest ({plain_decimal(low)} mcg/mL).",
+            )
+        return cleaned
+
+
 @admin.register(Drug)
 class DrugAdmin(HistoryReadOnlyAdmin):
+    """Drugs; the accepted concentration range is read whenever a fill is checked."""
+
+    form = DrugAdminForm
     list_display = [
         "code",
         "name",
@@ -291,10 +340,29 @@ class PumpAdminForm(forms.ModelForm):
         implant_date = cleaned.get("implant_date")
         explant_date = cleaned.get("explant_date")
         explant_reason = cleaned.get("explant_reason")
-        if implant_date and implant_date > today:
-            self.add_error("implant_date", "The implant date cannot be in the future.")
-        if explant_date and explant_date > today:
-            self.add_error("explant_date", "The explant date cannot be in the future.")
+        serial = (cleaned.get("serial") or "").strip()
+        if "serial" in cleaned:
+            if refusal := entry_safety.serial_refusal(serial):
+                self.add_error("serial", refusal)
+            elif Pump.objects.filter(serial__iexact=serial).exclude(pk=self.instance.pk).exists():
+                self.add_error("serial", f"A pump with serial {serial} is already recorded.")
+            else:
+                cleaned["serial"] = serial
+        if implant_date and (
+            refusal := entry_safety.date_refusal(implant_date, today=today, happened=True)
+        ):
+            self.add_error("implant_date", refusal)
+        elif implant_date and patient is not None and implant_date < patient.birth_date:
+            self.add_error(
+                "implant_date",
+                f"The implant date is before the patient's birth ({patient.birth_date}).",
+            )
+        if explant_date and (
+            refusal := entry_safety.date_refusal(explant_date, today=today, happened=True)
+        ):
+            self.add_error("explant_date", refusal)
+        elif explant_date and implant_date and explant_date < implant_date:
+            self.add_error("explant_date", "The explant date cannot be before the implant date.")
         if explant_date and not explant_reason:
             self.add_error("explant_reason", "Choose the reason for the explant.")
         if explant_reason and not explant_date:
@@ -309,8 +377,8 @@ class PumpAdminForm(forms.ModelForm):
             self.add_error(
                 "eri_reported_on", f"A {model.code} pump has no battery and shows no ERI."
             )
-        elif eri and eri > today:
-            self.add_error("eri_reported_on", "The date cannot be in the future.")
+        elif eri and (refusal := entry_safety.date_refusal(eri, today=today, happened=True)):
+            self.add_error("eri_reported_on", refusal)
         if patient is not None and not explant_date:
             others = Pump.objects.active().filter(patient=patient).exclude(pk=self.instance.pk)
             if others.exists():
@@ -351,6 +419,10 @@ class PumpAdmin(HistoryReadOnlyAdmin):
     show_full_result_count = False
     schedule_readonly = ("latest_fill", *services.SCHEDULE_FIELDS)
     status_readonly = ("refill_status_label", "battery_status_label")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Clinical records are never deleted here (section 9); an explant ends a pump.
+        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Pump]:
         today, lookahead = status_day(request)
@@ -465,39 +537,117 @@ def with_unit(amount: Any, unit: str) -> str:
     return f"{plain_decimal(amount)} {unit}"
 
 
+# A refill's clinical values, corrected through services.correct_fill. Its
+# pump and date are not: a refill on the wrong pump or day is marked entered
+# in error and recorded again (section 9).
+REFILL_CLINICAL_FIELDS = services.CORRECTABLE_FILL_FIELDS
+ENTERED_IN_ERROR_FIELDS = ("entered_in_error_at", "entered_in_error_by", "entered_in_error_reason")
+
+
 class RefillAdminForm(forms.ModelForm):
+    """A correction of a refill passes section 8 as a new one does on the refill form."""
+
     sign_off = forms.BooleanField(
         required=False,
         label="Sign off the discrepancy now",
         help_text="Signs the residual-volume flag off as you, now, with the comment above.",
     )
+    confirm_warnings = forms.BooleanField(
+        required=False,
+        label="I have checked the warnings and want to save these values",
+    )
+    warnings_digest = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Refill
-        fields = ["discrepancy_comment", "notes"]
+        fields = [
+            *REFILL_CLINICAL_FIELDS,
+            "pain_score",
+            "ashworth_score",
+            "discrepancy_comment",
+            "notes",
+        ]
+
+    locked_pump: Pump | None = None
 
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
+        refill = self.instance
         if cleaned.get("sign_off"):
-            refill = self.instance
             if not refill.discrepancy:
                 self.add_error("sign_off", "This refill has no residual-volume discrepancy.")
             elif refill.discrepancy_signed_off_at is not None:
                 self.add_error("sign_off", "This discrepancy is already signed off.")
             elif not (cleaned.get("discrepancy_comment") or "").strip():
                 self.add_error("discrepancy_comment", "Say what was found or decided.")
+        if self.clinical_changes() and not self.errors:
+            self._check_fill(cleaned)
         return cleaned
+
+    def clinical_changes(self) -> set[str]:
+        return set(self.changed_data) & set(REFILL_CLINICAL_FIELDS)
+
+    def as_fill(self) -> services.Fill:
+        data = self.cleaned_data
+        return services.Fill(
+            refill_date=self.instance.refill_date,
+            drug=data["drug"],
+            concentration=data["concentration"],
+            concentration_unit=data["concentration_unit"],
+            daily_dose=data["daily_dose"],
+            dose_unit=data["dose_unit"],
+            volume_ml=data["volume_ml"],
+            residual_ml=data.get("residual_ml"),
+            eri=bool(data.get("eri")),
+            bolus_dose=data.get("bolus_dose"),
+            boluses_per_day=data.get("boluses_per_day"),
+        )
+
+    def _check_fill(self, cleaned: dict[str, Any]) -> None:
+        # The admin's change view runs in a transaction: the lock taken here
+        # holds until the save, so the pump cannot change in between.
+        pump = self.locked_pump = (
+            Pump.objects.select_for_update()
+            .select_related("model", "patient")
+            .get(pk=self.instance.pump_id)
+        )
+        fill = self.as_fill()
+        try:
+            services.validate_fill(
+                pump=pump, fill=fill, today=timezone.localdate(), correcting=self.instance
+            )
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+            return
+        warnings = [
+            warning.message
+            for warning in services.fill_warnings(
+                pump=pump, fill=fill, policy=SchedulePolicy.current()
+            )
+        ]
+        digest = warnings_digest(warnings)
+        if warnings and not (
+            cleaned.get("confirm_warnings") and cleaned.get("warnings_digest") == digest
+        ):
+            # Each set of warnings needs its own decision: untick, and ask.
+            data = cast(QueryDict, self.data).copy()
+            data["confirm_warnings"] = ""
+            data["warnings_digest"] = digest
+            self.data = data
+            self.add_error("confirm_warnings", warnings)
 
 
 @admin.register(Refill)
 class RefillAdmin(HistoryReadOnlyAdmin):
-    """Refills are read-only here apart from notes and the discrepancy sign-off.
+    """Refills: corrected here through the services, never added or deleted.
 
-    A refill's clinical values are recorded on the refill form through
-    ``services.record_fill``, which checks units, the reservoir size and the
-    residual volume and stores the pump's new schedule. There is no add or
-    delete here, so no refill can reach the database unchecked.
+    A new refill is recorded on the refill form (``services.record_fill``). A
+    correction here passes ``services.validate_fill`` and asks to confirm
+    ``services.fill_warnings``; the save then recomputes the residual check,
+    the next refill's check and the pump's stored schedule. A refill marked
+    entered in error keeps its values: only its notes can change.
     """
 
     form = RefillAdminForm
@@ -508,11 +658,13 @@ class RefillAdmin(HistoryReadOnlyAdmin):
         "drug",
         "concentration_display",
         "dose_display",
+        "bolus_display",
         "volume_ml",
         "residual_ml",
         "expected_residual_ml",
         "discrepancy_state",
         "eri",
+        "in_error",
     ]
     list_select_related = ["pump__patient", "drug"]
     list_filter = [DiscrepancyFilter, "drug", "eri", "refill_date"]
@@ -523,25 +675,16 @@ class RefillAdmin(HistoryReadOnlyAdmin):
         "pump__patient__given_name",
     ]
     show_full_result_count = False
-    clinical_fields = (
+    always_readonly = (
         "pump",
         "refill_date",
         "recorded_by",
         "created_at",
-        "drug",
-        "concentration",
-        "concentration_unit",
-        "daily_dose",
-        "dose_unit",
-        "volume_ml",
-        "residual_ml",
-        "expected_residual_ml",
+        "expected_residual_range",
         "discrepancy",
         "discrepancy_signed_off_by",
         "discrepancy_signed_off_at",
-        "eri",
-        "pain_score",
-        "ashworth_score",
+        *ENTERED_IN_ERROR_FIELDS,
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -551,14 +694,17 @@ class RefillAdmin(HistoryReadOnlyAdmin):
         return False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Refill | None = None) -> Sequence[str]:
+        fields = [*self.always_readonly]
+        if obj is not None and obj.is_entered_in_error:
+            fields += [*REFILL_CLINICAL_FIELDS, "pain_score", "ashworth_score"]
         if obj is not None and not obj.discrepancy:
-            return [*self.clinical_fields, "discrepancy_comment"]
-        return self.clinical_fields
+            fields.append("discrepancy_comment")
+        return fields
 
     def get_fieldsets(self, request: HttpRequest, obj: Refill | None = None) -> Any:
         residual = [
             "residual_ml",
-            "expected_residual_ml",
+            "expected_residual_range",
             "discrepancy",
             "discrepancy_signed_off_by",
             "discrepancy_signed_off_at",
@@ -566,13 +712,13 @@ class RefillAdmin(HistoryReadOnlyAdmin):
         ]
         if obj is not None and obj.discrepancy and obj.discrepancy_signed_off_at is None:
             residual.append("sign_off")
-        return [
+        fieldsets: list[Any] = [
             (
                 "Visit",
                 {
-                    "description": "Clinical values are recorded on the refill form, which "
-                    "validates units, the reservoir size and the residual check; they are "
-                    "read-only here. Only the notes and a discrepancy sign-off can be edited.",
+                    "description": "The pump and date cannot change: mark a refill on the "
+                    "wrong pump or day entered in error and record it again. Corrected values "
+                    "pass the same checks as the refill form and move the pump's dates.",
                     "fields": ["pump", "refill_date", "recorded_by", "created_at"],
                 },
             ),
@@ -583,14 +729,26 @@ class RefillAdmin(HistoryReadOnlyAdmin):
                         "drug",
                         ("concentration", "concentration_unit"),
                         ("daily_dose", "dose_unit"),
+                        ("bolus_dose", "boluses_per_day"),
                         "volume_ml",
-                    ]
+                    ],
+                    "description": "The bolus dose is in the daily dose's unit; the refill "
+                    "dates assume every allowed bolus is taken.",
                 },
             ),
             ("Residual volume check", {"fields": residual}),
             ("Interrogation and scores", {"fields": ["eri", "pain_score", "ashworth_score"]}),
             ("Notes", {"fields": ["notes"]}),
         ]
+        if obj is None or not obj.is_entered_in_error:
+            fieldsets.append(
+                (
+                    "Confirm warnings",
+                    {"fields": ["confirm_warnings", "warnings_digest"]},
+                )
+            )
+        fieldsets.append(("Entered in error", {"fields": [*ENTERED_IN_ERROR_FIELDS]}))
+        return fieldsets
 
     @admin.display(description="pump", ordering="pump__serial")
     def pump_serial(self, obj: Refill) -> str:
@@ -608,14 +766,45 @@ class RefillAdmin(HistoryReadOnlyAdmin):
     def dose_display(self, obj: Refill) -> str:
         return with_unit(obj.daily_dose, obj.dose_unit)
 
+    @admin.display(description="boluses")
+    def bolus_display(self, obj: Refill) -> str:
+        if not obj.bolus_dose:
+            return EMPTY
+        unit = obj.dose_unit.removesuffix("/day")
+        return f"{obj.boluses_per_day} x {plain_decimal(obj.bolus_dose)} {unit} a day"
+
+    @admin.display(description="expected residual")
+    def expected_residual_range(self, obj: Refill) -> str:
+        if obj.expected_residual_ml is None:
+            return EMPTY
+        high = plain_decimal(obj.expected_residual_ml)
+        if obj.expected_residual_low_ml is None:
+            return f"about {high} mL"
+        return f"between {plain_decimal(obj.expected_residual_low_ml)} and {high} mL"
+
     @admin.display(description="discrepancy")
     def discrepancy_state(self, obj: Refill) -> str:
         if not obj.discrepancy:
             return EMPTY
         return "Signed off" if obj.discrepancy_signed_off_at else "Awaiting sign-off"
 
+    @admin.display(description="entered in error", boolean=True)
+    def in_error(self, obj: Refill) -> bool:
+        return obj.is_entered_in_error
+
     def save_model(self, request: HttpRequest, obj: Refill, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        # Notes, scores and the comment are saved as typed; the clinical values
+        # go through the service, which recomputes what follows from them.
+        columns = {field.name for field in Refill._meta.concrete_fields}
+        plain = [
+            name
+            for name in form.changed_data
+            if name in columns and name not in REFILL_CLINICAL_FIELDS
+        ]
+        if plain:
+            obj.save(update_fields=plain)
+        if form.clinical_changes():
+            services.correct_fill(refill=obj, fill=form.as_fill(), today=timezone.localdate())
         if form.cleaned_data.get("sign_off"):
             services.sign_off_discrepancy(
                 refill=obj,
@@ -623,43 +812,58 @@ class RefillAdmin(HistoryReadOnlyAdmin):
                 comment=obj.discrepancy_comment,
                 now=timezone.now(),
             )
-            obj.refresh_from_db()
-        services.store_schedule(obj.pump)
+        obj.refresh_from_db()
 
 
 class DoseAdjustmentAdminForm(forms.ModelForm):
+    """A new dose change is recorded by ``services.adjust_dose``, which decides."""
+
     class Meta:
         model = DoseAdjustment
         fields = ["pump", "adjusted_on", "daily_dose", "dose_unit", "notes"]
 
-    def clean(self) -> dict[str, Any]:
-        super().clean()
-        cleaned = self.cleaned_data
-        pump = cleaned.get("pump") or getattr(self.instance, "pump", None)
-        adjusted_on = cleaned.get("adjusted_on")
-        daily_dose = cleaned.get("daily_dose")
-        if daily_dose is not None and daily_dose < 0:
-            self.add_error("daily_dose", "The daily dose cannot be negative.")
-        if self.instance.pk is None and pump is not None and adjusted_on is not None:
-            # The same rule services.adjust_dose enforces again on save.
-            latest = pump.refills.order_by("-refill_date").first()
-            if latest is None:
-                self.add_error("pump", "Record a refill before changing the dose.")
-            elif not latest.refill_date < adjusted_on <= timezone.localdate():
-                self.add_error(
-                    "adjusted_on",
-                    f"The change must fall after the latest refill ({latest.refill_date}) "
-                    "and not in the future.",
-                )
-        return cleaned
+    recorded_by: Any = None
+    created: DoseAdjustment | None = None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        if self.instance.pk is not None or self.errors:
+            return
+        data = self.cleaned_data
+        # The service writes here, inside the admin's transaction, so that its
+        # refusals show on the form; save_model then keeps what it wrote.
+        try:
+            self.created = services.adjust_dose(
+                pump=data["pump"],
+                adjusted_on=data["adjusted_on"],
+                daily_dose=data["daily_dose"],
+                dose_unit=data["dose_unit"],
+                today=timezone.localdate(),
+                notes=data.get("notes", ""),
+                recorded_by=self.recorded_by,
+            )
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
 
 
 @admin.register(DoseAdjustment)
 class DoseAdjustmentAdmin(HistoryReadOnlyAdmin):
-    """Reprogrammings without a refill; each save recomputes the pump's dates."""
+    """Reprogrammings without a refill, recorded through ``services.adjust_dose``.
+
+    A recorded one keeps its date and dose (only its notes change): a wrong
+    one is marked entered in error and recorded again (section 9).
+    """
 
     form = DoseAdjustmentAdminForm
-    list_display = ["adjusted_on", "pump_serial", "patient", "dose_display", "recorded_by"]
+    list_display = [
+        "adjusted_on",
+        "pump_serial",
+        "patient",
+        "dose_display",
+        "recorded_by",
+        "in_error",
+    ]
     list_select_related = ["pump__patient", "recorded_by"]
     list_filter = ["adjusted_on", "dose_unit"]
     search_fields = ["pump__serial", "pump__patient__mrn", "pump__patient__family_name"]
@@ -669,12 +873,31 @@ class DoseAdjustmentAdmin(HistoryReadOnlyAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"recorded_by": request.user})
+
     def get_readonly_fields(
         self, request: HttpRequest, obj: DoseAdjustment | None = None
     ) -> Sequence[str]:
         if obj is None:
             return []
-        return ["pump", "adjusted_on", "recorded_by"]
+        return [
+            "pump",
+            "adjusted_on",
+            "daily_dose",
+            "dose_unit",
+            "recorded_by",
+            *ENTERED_IN_ERROR_FIELDS,
+        ]
+
+    def get_fields(self, request: HttpRequest, obj: DoseAdjustment | None = None) -> Sequence[str]:
+        fields = ["pump", "adjusted_on", "daily_dose", "dose_unit", "notes"]
+        if obj is not None:
+            fields += ["recorded_by", *ENTERED_IN_ERROR_FIELDS]
+        return fields
 
     @admin.display(description="pump", ordering="pump__serial")
     def pump_serial(self, obj: DoseAdjustment) -> str:
@@ -688,24 +911,19 @@ class DoseAdjustmentAdmin(HistoryReadOnlyAdmin):
     def dose_display(self, obj: DoseAdjustment) -> str:
         return with_unit(obj.daily_dose, obj.dose_unit)
 
+    @admin.display(description="entered in error", boolean=True)
+    def in_error(self, obj: DoseAdjustment) -> bool:
+        return obj.is_entered_in_error
+
     def save_model(
         self, request: HttpRequest, obj: DoseAdjustment, form: Any, change: bool
     ) -> None:
         if change:
+            # Only the notes change here: the dates stay as they are.
             super().save_model(request, obj, form, change)
-            services.store_schedule(obj.pump)
             return
-        # A new reprogramming goes through the service, which checks it and
-        # recomputes the dates from that day (clinical-rules.md section 3).
-        created = services.adjust_dose(
-            pump=obj.pump,
-            adjusted_on=obj.adjusted_on,
-            daily_dose=obj.daily_dose,
-            dose_unit=obj.dose_unit,
-            today=timezone.localdate(),
-            notes=obj.notes,
-            recorded_by=request.user,
-        )
+        created = form.created
+        assert created is not None  # the form is valid only once the service recorded it
         obj.pk = created.pk
         obj.recorded_by = created.recorded_by
         obj._state.adding = False

@@ -8,11 +8,20 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import HTML, Div, Field, Fieldset, Layout, Submit
 from django import forms
 
+from pumps import entry_safety
 from pumps.choices import ExplantReason
 from pumps.devices import NewPump, is_replacement
 from pumps.models import PumpModel
 
-DATE = forms.DateInput(attrs={"type": "date"})
+# The browser's date picker offers only the dates section 8 accepts; the
+# services refuse any other whatever the browser sends.
+DATE = forms.DateInput(
+    attrs={
+        "type": "date",
+        "min": entry_safety.EARLIEST_DATE.isoformat(),
+        "max": entry_safety.LATEST_DATE.isoformat(),
+    }
+)
 
 
 class NewPumpFields(forms.Form):

@@ -36,7 +36,7 @@ class ClinicalDecimalField(forms.DecimalField):
 
     widget = DecimalInput
 
-    def to_python(self, value: Any) -> Decimal | None:
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
         if value in self.empty_values:
             return None
         if isinstance(value, Decimal):

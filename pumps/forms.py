@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Div, Field, Layout, Submit
+from crispy_forms.layout import HTML, Div, Field, Layout, Submit
 from django import forms
 from django.http import QueryDict
 
+from pumps import entry_safety, services
 from pumps.choices import ConcentrationUnit, DoseUnit
+from pumps.fields import ClinicalDecimalField
 from pumps.formatting import plain_decimal
 from pumps.models import Drug, Pump
 
@@ -22,24 +24,47 @@ def warnings_digest(warnings: list[str]) -> str:
 
 ASHWORTH_CHOICES = [("", "Not scored")] + [(g, g) for g in ("0", "1", "1+", "2", "3", "4")]
 
+# Bounds of the Refill columns (pumps.models): a number the column cannot hold
+# is a field error here, never an overflow in the database.
+DOSE_DIGITS: dict[str, Any] = {"max_digits": 12, "decimal_places": 4}
+ML_DIGITS: dict[str, Any] = {"max_digits": 6, "decimal_places": 2}
+
 
 class RefillForm(forms.Form):
     """The refill visit. Units are radio buttons, always visible, never implied."""
 
-    refill_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    refill_date = forms.DateField(
+        widget=forms.DateInput(
+            attrs={
+                "type": "date",
+                "min": entry_safety.EARLIEST_DATE.isoformat(),
+                "max": entry_safety.LATEST_DATE.isoformat(),
+            }
+        )
+    )
     drug = forms.ModelChoiceField(queryset=Drug.objects.all(), to_field_name="code")
-    concentration = forms.DecimalField(max_digits=12, decimal_places=4)
+    concentration = ClinicalDecimalField(**DOSE_DIGITS)
     concentration_unit = forms.ChoiceField(
         choices=ConcentrationUnit.choices, widget=forms.RadioSelect
     )
-    daily_dose = forms.DecimalField(max_digits=12, decimal_places=4)
+    daily_dose = ClinicalDecimalField(**DOSE_DIGITS)
     dose_unit = forms.ChoiceField(choices=DoseUnit.choices, widget=forms.RadioSelect)
-    residual_ml = forms.DecimalField(
-        label="Residual withdrawn (mL)", max_digits=6, decimal_places=2, required=False
+    bolus_dose = ClinicalDecimalField(
+        label="Bolus dose (in the daily dose's unit)",
+        required=False,
+        help_text="Patient-activated bolus, if any. Leave empty or 0 for none.",
+        **DOSE_DIGITS,
     )
-    volume_ml = forms.DecimalField(
-        label="Volume in the pump after the fill (mL)", max_digits=6, decimal_places=2
+    boluses_per_day = forms.IntegerField(
+        label="Boluses allowed per day",
+        min_value=0,
+        max_value=99,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        help_text="The refill dates assume every allowed bolus is taken.",
     )
+    residual_ml = ClinicalDecimalField(label="Residual withdrawn (mL)", required=False, **ML_DIGITS)
+    volume_ml = ClinicalDecimalField(label="Volume in the pump after the fill (mL)", **ML_DIGITS)
     eri = forms.BooleanField(label="ERI showed on the programmer", required=False)
     pain_score = forms.IntegerField(
         label="Pain score (0 to 10)", min_value=0, max_value=10, required=False
@@ -62,16 +87,22 @@ class RefillForm(forms.Form):
         reservoir = plain_decimal(pump.model.reservoir_ml)
         self.fields["volume_ml"].help_text = f"This pump holds at most {reservoir} mL."
         self.fields["residual_ml"].help_text = (
-            f"Expected about {expected_residual} mL today."
+            f"Expected {expected_residual} today."
             if expected_residual is not None
             else "First refill recorded here: no expected volume yet."
         )
-        self.fields["concentration"].widget.attrs.update(inputmode="decimal")
-        self.fields["daily_dose"].widget.attrs.update(inputmode="decimal")
+        eri_notice = ""
+        if pump.eri_replace_by is not None:
+            stops = f"{pump.eri_replace_by:%-d %B %Y}"
+            eri_notice = (
+                '<div class="alert alert-danger py-2" id="eri-replace-by" role="status">'
+                f"ERI: the battery stops about {stops}; replace by {stops}.</div>"
+            )
         self.helper = FormHelper()
         self.helper.form_id = "refill-form"
         self.helper.attrs = {"data-once": "true"}
         self.helper.layout = Layout(
+            HTML(eri_notice),
             Div(
                 Div(Field("refill_date"), css_class="col-sm-4"),
                 Div(Field("drug"), css_class="col-sm-8"),
@@ -82,6 +113,11 @@ class RefillForm(forms.Form):
                 Div(Field("concentration_unit"), css_class="col-6 col-md-3"),
                 Div(Field("daily_dose"), css_class="col-6 col-md-3"),
                 Div(Field("dose_unit"), css_class="col-6 col-md-3"),
+                css_class="row",
+            ),
+            Div(
+                Div(Field("bolus_dose"), css_class="col-sm-6"),
+                Div(Field("boluses_per_day"), css_class="col-sm-6"),
                 css_class="row",
             ),
             Div(
@@ -102,6 +138,23 @@ class RefillForm(forms.Form):
             Submit("save", "Save refill", css_class="btn-lg"),
         )
 
+    def as_fill(self) -> services.Fill:
+        """The fill as typed, for the services; call once the form is valid."""
+        data = self.cleaned_data
+        return services.Fill(
+            refill_date=data["refill_date"],
+            drug=data["drug"],
+            concentration=data["concentration"],
+            concentration_unit=data["concentration_unit"],
+            daily_dose=data["daily_dose"],
+            dose_unit=data["dose_unit"],
+            volume_ml=data["volume_ml"],
+            residual_ml=data["residual_ml"],
+            eri=data["eri"],
+            bolus_dose=data["bolus_dose"],
+            boluses_per_day=data["boluses_per_day"],
+        )
+
     def confirmed(self, warnings: list[str]) -> bool:
         """True when the nurse ticked confirm for exactly these warnings."""
         return bool(self.cleaned_data.get("confirm")) and self.cleaned_data.get(
@@ -114,6 +167,12 @@ class RefillForm(forms.Form):
         data = cast(QueryDict, self.data).copy()
         data["confirm"] = ""
         data["warnings_digest"] = warnings_digest(warnings)
+        self.data = data
+
+    def replace_token(self, token: str) -> None:
+        """Give the re-shown form a fresh submission token (the old one is spent)."""
+        data = cast(QueryDict, self.data).copy()
+        data["submission_token"] = token
         self.data = data
 
     def clean_concentration(self) -> Decimal:

@@ -284,6 +284,8 @@ class ResidualCheck:
 
 def previous_fill(pump: Pump, before: date) -> Refill | None:
     """The latest fill in force before ``before``."""
+    if not pump.pk:  # not saved yet (the import's new pumps): no fills
+        return None
     return (
         Refill.objects.filter(IN_FORCE, pump=pump, refill_date__lt=before)
         .select_related("drug")
@@ -303,8 +305,12 @@ def check_residual(
     previous = previous or previous_fill(pump, refill_date)
     if previous is None:
         return ResidualCheck(expected=None, discrepancy=False)
-    adjustments = DoseAdjustment.objects.filter(
-        IN_FORCE, pump=pump, adjusted_on__gt=previous.refill_date, adjusted_on__lte=refill_date
+    adjustments = (
+        DoseAdjustment.objects.filter(
+            IN_FORCE, pump=pump, adjusted_on__gt=previous.refill_date, adjusted_on__lte=refill_date
+        )
+        if pump.pk
+        else DoseAdjustment.objects.none()  # a new pump has no reprogramming yet
     )
     expected = expected_residual(previous, refill_date, adjustments)
     flagged = residual_flagged(
@@ -393,10 +399,12 @@ def _mL(amount: Decimal) -> str:
     return f"{plain_decimal(amount)} mL"
 
 
-def validate_fill(*, pump: Pump, fill: Fill, today: date) -> None:
+def validate_fill(*, pump: Pump, fill: Fill, today: date, correcting: Refill | None = None) -> None:
     """The refusals of sections 2, 4 and 8 for a fill, whichever door it came through.
 
-    Raises ``ValidationError`` with a message per field, in staff's words.
+    ``correcting``: the recorded refill these values correct (its date and
+    pump stay; later refills may follow it). Raises ``ValidationError`` with a
+    message per field, in staff's words.
     """
     errors: dict[str, str] = {}
     reservoir = pump.model.reservoir_ml
@@ -408,7 +416,9 @@ def validate_fill(*, pump: Pump, fill: Fill, today: date) -> None:
         errors["refill_date"] = f"Pump {pump.serial} was explanted on {pump.explant_date}."
     elif fill.refill_date < pump.implant_date:
         errors["refill_date"] = f"The pump was implanted on {pump.implant_date}, after this date."
-    else:
+    elif correcting is not None:
+        pass  # the date is the recorded refill's own
+    elif pump.pk:  # a pump not yet saved (the import's new pumps) has no refills
         latest = (
             pump.refills.filter(IN_FORCE)
             .order_by("-refill_date")
@@ -459,12 +469,13 @@ def validate_fill(*, pump: Pump, fill: Fill, today: date) -> None:
     if fill.eri and not pump.model.has_battery:
         errors["eri"] = f"A {pump.model.code} pump has no battery and shows no ERI."
     if units_known and "concentration" not in errors:
-        numbers = fill.numbers()
         refusal = entry_safety.concentration_refusal(
             drug_name=fill.drug.name.lower(),
             concentration=fill.concentration,
             unit=fill.concentration_unit,
-            concentration_mcg=numbers.concentration_mcg,
+            concentration_mcg=schedule.concentration_mcg_per_ml(
+                fill.concentration, fill.concentration_unit
+            ),
             accepted=fill.drug.concentration_range,
         )
         if refusal:
@@ -644,13 +655,26 @@ def _recheck_next_refill(pump: Pump, after: date) -> None:
         following.save(update_fields=list(columns))
 
 
-def _eri_from_refills(pump: Pump) -> date | None:
-    return (
-        Refill.objects.filter(IN_FORCE, pump=pump, eri=True)
-        .order_by("refill_date")
-        .values_list("refill_date", flat=True)
-        .first()
-    )
+def _follow_eri(pump: Pump, refill: Refill) -> None:
+    """Keep the pump's first ERI date after ``refill`` gained, lost or left its ERI.
+
+    A refill in force that saw ERI can only make the date earlier; one that no
+    longer counts (unticked, entered in error) takes its date with it unless
+    another refill in force saw ERI too (section 5: ERI stays until replaced).
+    """
+    counts = refill.eri and not refill.is_entered_in_error
+    if counts and (pump.eri_reported_on is None or refill.refill_date < pump.eri_reported_on):
+        pump.eri_reported_on = refill.refill_date
+    elif not counts and pump.eri_reported_on == refill.refill_date:
+        pump.eri_reported_on = (
+            Refill.objects.filter(IN_FORCE, pump=pump, eri=True)
+            .order_by("refill_date")
+            .values_list("refill_date", flat=True)
+            .first()
+        )
+    else:
+        return
+    pump.save(update_fields=["eri_reported_on"])
 
 
 @transaction.atomic
@@ -665,10 +689,7 @@ def mark_refill_entered_in_error(
     pump = _lock(refill.pump)
     refill = Refill.objects.select_for_update().get(pk=refill.pk)
     mark_entered_in_error(refill, user=user, reason=reason, now=now)
-    if refill.eri and pump.eri_reported_on == refill.refill_date:
-        # The ERI this refill recorded goes with it, unless another visit saw it.
-        pump.eri_reported_on = _eri_from_refills(pump)
-        pump.save(update_fields=["eri_reported_on"])
+    _follow_eri(pump, refill)
     _recheck_next_refill(pump, refill.refill_date)
     store_schedule(pump)
     return refill
@@ -688,9 +709,63 @@ def restore_refill(*, refill: Refill, user, reason: str) -> Refill:  # type: ign
             "entered in error first."
         )
     unmark_entered_in_error(refill, user=user, reason=reason)
-    if refill.eri and (pump.eri_reported_on is None or refill.refill_date < pump.eri_reported_on):
-        pump.eri_reported_on = refill.refill_date
-        pump.save(update_fields=["eri_reported_on"])
+    _follow_eri(pump, refill)
+    _recheck_next_refill(pump, refill.refill_date)
+    store_schedule(pump)
+    return refill
+
+
+# What a correction may change: a refill on the wrong pump or day is marked
+# entered in error and recorded again instead (section 9).
+CORRECTABLE_FILL_FIELDS = (
+    "drug",
+    "concentration",
+    "concentration_unit",
+    "daily_dose",
+    "dose_unit",
+    "bolus_dose",
+    "boluses_per_day",
+    "volume_ml",
+    "residual_ml",
+    "eri",
+)
+
+
+@transaction.atomic
+def correct_fill(*, refill: Refill, fill: Fill, today: date) -> Refill:
+    """Correct a recorded refill's clinical values (the admin's door).
+
+    The same refusals as a new fill; then its residual check, the pump's ERI,
+    the next refill's residual check and the pump's dates follow. A flag a
+    physician signed off on other numbers is opened again.
+    """
+    pump = _lock(refill.pump)
+    refill = Refill.objects.select_for_update().select_related("drug").get(pk=refill.pk)
+    if refill.is_entered_in_error:
+        raise ValidationError("This refill is marked entered in error: restore it to correct it.")
+    validate_fill(pump=pump, fill=fill, today=today, correcting=refill)
+    before = {name: getattr(refill, name) for name in CORRECTABLE_FILL_FIELDS}
+    for name in CORRECTABLE_FILL_FIELDS:
+        setattr(refill, name, getattr(fill, name))
+    if not fill.has_boluses:  # as record_fill stores "no bolus"
+        refill.bolus_dose = refill.boluses_per_day = None
+    changed = [name for name in CORRECTABLE_FILL_FIELDS if getattr(refill, name) != before[name]]
+    if not changed:
+        return refill
+    check = check_residual(
+        pump=pump, refill_date=refill.refill_date, residual_ml=refill.residual_ml
+    )
+    computed: list[str] = []
+    if check.expected is not None:
+        set_residual_check(refill, check.expected, threshold_ml=pump.model.discrepancy_threshold_ml)
+        computed = ["expected_residual_ml", "expected_residual_low_ml", "discrepancy"]
+        if refill.discrepancy and "residual_ml" in changed:
+            # The physician signed off another number: this one needs a look too.
+            refill.discrepancy_signed_off_at = None
+            refill.discrepancy_signed_off_by = None
+            computed += ["discrepancy_signed_off_at", "discrepancy_signed_off_by"]
+    refill.save(update_fields=[*changed, *computed])
+    _follow_eri(pump, refill)
     _recheck_next_refill(pump, refill.refill_date)
     store_schedule(pump)
     return refill

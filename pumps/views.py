@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import Decimal
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
@@ -13,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from patients.models import IN_FORCE
 from patients.roles import clinical_staff_required, staff_required
 from pumps import services
 from pumps.due_list import build_due_list
@@ -59,11 +58,11 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
     page = worklist_page_of(pumps, request.GET, size=WORKLIST_PAGE_SIZE)
     for pump in page.object_list:
         booking = pump.next_booking  # type: ignore[attr-defined]
+        booked_on = timezone.localtime(booking).date() if booking else None
         pump.booked_after_deadline = bool(  # type: ignore[attr-defined]
-            booking
-            and pump.refill_deadline
-            and timezone.localtime(booking).date() > pump.refill_deadline
+            booked_on and pump.refill_deadline and booked_on > pump.refill_deadline
         )
+        pump.booked_after_battery = pump.battery_stops_before(booked_on)  # type: ignore[attr-defined]
     counts = pumps.status_counts()  # read with the page's counts, in the same query
     return render(
         request,
@@ -83,12 +82,11 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
 
 
 def _expected_residual_text(pump: Pump, on: date) -> str | None:
-    check = services.check_residual(
-        pump=pump, refill_date=on, residual_ml=None, policy=SchedulePolicy.current()
-    )
-    if check.expected_ml is None:
+    """'about 7.4 mL', or a range when the last fill allowed boluses (section 4)."""
+    check = services.check_residual(pump=pump, refill_date=on, residual_ml=None)
+    if check.expected is None:
         return None
-    return plain_decimal(services.round_ml(check.expected_ml).quantize(Decimal("0.01")))
+    return services.expected_residual_text(check.expected)
 
 
 def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
@@ -98,7 +96,7 @@ def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
         # A replacement pump's first fill usually continues the old pump's drug
         # and dose: offer them, for the nurse to check (the volume stays empty).
         fill = (
-            Refill.objects.filter(pump__patient_id=pump.patient_id)
+            Refill.objects.filter(IN_FORCE, pump__patient_id=pump.patient_id)
             .select_related("drug")
             .order_by("-refill_date", "-pk")
             .first()
@@ -111,6 +109,10 @@ def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
             daily_dose=plain_decimal(fill.daily_dose),
             dose_unit=fill.dose_unit,
         )
+        if fill.bolus_dose:
+            initial.update(
+                bolus_dose=plain_decimal(fill.bolus_dose), boluses_per_day=fill.boluses_per_day
+            )
     return initial
 
 
@@ -118,8 +120,10 @@ def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
 def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
     """Log a refill visit. Warnings must be confirmed; a resubmitted form saves once."""
     pump = get_object_or_404(
-        Pump.objects.active().select_related("patient", "model", "latest_fill__drug"), pk=pk
+        Pump.objects.select_related("patient", "model", "latest_fill__drug"), pk=pk
     )
+    if not pump.is_active:
+        return _explanted_pump_page(request, pump)
     today = timezone.localdate()
     expected = _expected_residual_text(pump, today)
     warnings: list[str] = []
@@ -131,13 +135,15 @@ def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
         form = RefillForm(request.POST, pump=pump, expected_residual=expected)
         if form.is_valid():
             token = form.cleaned_data["submission_token"]
-            saved = Refill.objects.filter(submission_token=token).first()
-            if saved is None:
-                warnings = _refusals_then_warnings(form, pump, today)
+            saved = _saved_with_token(form, token, pump, request.user)
+            if saved is None and not form.errors:
+                fill = form.as_fill()
+                policy = SchedulePolicy.current()  # read once for the warnings and the save
+                warnings = _refusals_then_warnings(form, pump, fill, today, policy)
                 if warnings and not form.errors and not form.confirmed(warnings):
                     form.ask_for_confirmation(warnings)
                 elif not form.errors:
-                    saved = _save_refill(form, pump, today, request.user)
+                    saved = _save_refill(form, pump, fill, today, policy, request.user)
             if saved is not None:
                 return redirect("pumps:refill_saved", pk=saved.pk)
     return render(
@@ -147,73 +153,123 @@ def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-# The fill's values that the service both checks (validate_fill) and records
-# (record_fill): named once, so the two calls cannot drift apart.
-FILL_FIELDS = (
+def _explanted_pump_page(request: HttpRequest, pump: Pump) -> HttpResponse:
+    """A form opened before the pump was explanted: say so, keep what was typed.
+
+    A bare 404 would lose the nurse's values and not say why; the page names
+    the explant and links to the patient's pump now in place, if any.
+    """
+    current = (
+        Pump.objects.active()
+        .filter(patient_id=pump.patient_id)
+        .select_related("model")
+        .order_by("-implant_date")
+        .first()
+    )
+    typed: list[tuple[str, str]] = []
+    if request.method == "POST":
+        labels = RefillForm.base_fields
+        typed = [
+            (str(labels[name].label or name.replace("_", " ").capitalize()), value)
+            for name in TYPED_FIELDS
+            if (value := request.POST.get(name, "").strip())
+        ]
+    return render(
+        request,
+        "pumps/log_refill.html",
+        {"pump": pump, "explanted": True, "current_pump": current, "typed": typed},
+        status=409 if request.method == "POST" else 200,
+    )
+
+
+# What the explanted-pump page shows back from a submitted form, in form order.
+TYPED_FIELDS = (
     "refill_date",
+    "drug",
     "concentration",
     "concentration_unit",
     "daily_dose",
     "dose_unit",
-    "volume_ml",
+    "bolus_dose",
+    "boluses_per_day",
     "residual_ml",
+    "volume_ml",
     "eri",
+    "pain_score",
+    "ashworth_score",
+    "notes",
 )
 
 
-def _fill_values(data: dict[str, Any]) -> dict[str, Any]:
-    return {name: data[name] for name in FILL_FIELDS}
+def _saved_with_token(form: RefillForm, token: uuid.UUID, pump: Pump, user) -> Refill | None:  # type: ignore[no-untyped-def]
+    """The refill this very form already saved (a double click), or None.
+
+    A token is bound to its pump and its user: one spent on another pump's
+    refill, or by someone else, is refused, never taken as "already saved".
+    """
+    saved = Refill.objects.filter(submission_token=token).first()
+    if saved is None or (saved.pump_id == pump.pk and saved.recorded_by_id == user.pk):
+        return saved
+    form.add_error(
+        None,
+        "This form was already used to save another refill, so nothing was saved. "
+        "Check the values below and save again.",
+    )
+    form.replace_token(str(uuid.uuid4()))
+    return None
 
 
-def _refusals_then_warnings(form: RefillForm, pump: Pump, today: date) -> list[str]:
+def _refusals_then_warnings(
+    form: RefillForm, pump: Pump, fill: services.Fill, today: date, policy: SchedulePolicy
+) -> list[str]:
     """Add the service's refusals to the form; if there are none, return its warnings.
 
     Refusals come first: a value that cannot be saved needs no confirmation.
     """
-    data = form.cleaned_data
     try:
-        services.validate_fill(pump=pump, **_fill_values(data), today=today)
+        services.validate_fill(pump=pump, fill=fill, today=today)
     except ValidationError as error:
         _add_service_errors(form, error)
         return []
-    return services.fill_warnings(
-        pump=pump,
-        refill_date=data["refill_date"],
-        drug=data["drug"],
-        daily_dose=data["daily_dose"],
-        dose_unit=data["dose_unit"],
-        residual_ml=data["residual_ml"],
-    )
+    return [
+        warning.message for warning in services.fill_warnings(pump=pump, fill=fill, policy=policy)
+    ]
 
 
-def _save_refill(form: RefillForm, pump: Pump, today: date, user) -> Refill | None:  # type: ignore[no-untyped-def]
+def _save_refill(
+    form: RefillForm,
+    pump: Pump,
+    fill: services.Fill,
+    today: date,
+    policy: SchedulePolicy,
+    user,  # type: ignore[no-untyped-def]
+) -> Refill | None:
     """Record the fill; on a refusal the form gets the errors and None is returned."""
     data = form.cleaned_data
     token = data["submission_token"]
     try:
         return services.record_fill(
             pump=pump,
-            **_fill_values(data),
-            drug=data["drug"],
+            fill=fill,
             pain_score=data["pain_score"],
             ashworth_score=data["ashworth_score"],
             notes=data["notes"],
             recorded_by=user,
             submission_token=token,
             today=today,
+            policy=policy,
         )
     except ValidationError as error:
         # The same form may have been saved by a parallel click a moment ago.
-        saved = Refill.objects.filter(submission_token=token).first()
-        if saved is None:
+        saved = _saved_with_token(form, token, pump, user)
+        if saved is None and not form.non_field_errors():
             _add_service_errors(form, error)
         return saved
     except IntegrityError:
         # Two submissions of one form at the same instant: the other one saved it.
-        saved = Refill.objects.filter(submission_token=token).first()
-        if saved is None:
-            raise
-        return saved
+        if Refill.objects.filter(submission_token=token).exists():
+            return _saved_with_token(form, token, pump, user)
+        raise
 
 
 def _add_service_errors(form: RefillForm, error: ValidationError) -> None:
@@ -242,5 +298,7 @@ def refill_saved(request: HttpRequest, pk: int) -> HttpResponse:
             "is_latest": pump.latest_fill_id == refill.pk,
             "refill_status": pump.refill_status(today, policy.lookahead_days),
             "suggested_day": max(pump.refill_due, today) if pump.refill_due else today,
+            # Section 5: a due date after the pump's replace-by is one it will not reach.
+            "battery_stops_first": pump.refill_due_after_battery_stops,
         },
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
+from fractions import Fraction
 from io import StringIO
 
 import pytest
@@ -18,6 +20,7 @@ from django.utils import timezone
 
 from patients.models import Appointment, Complication, MriScan, Patient, Trial
 from pumps.choices import BatteryStatus, RefillStatus
+from pumps.fields import ClinicalDecimalField
 from pumps.models import DoseAdjustment, Drug, Pump, PumpModel, Refill, SchedulePolicy
 from tests.factories import fill, make_pump
 
@@ -310,21 +313,227 @@ def test_a_drug_stability_change_recomputes_pumps_filled_with_it(clinic, admin_c
 
 
 def test_a_refill_is_signed_off_through_the_service_and_its_values_stay(clinic, admin_client):
-    refill = Refill.objects.get(discrepancy=True, discrepancy_signed_off_at__isnull=True)
+    refill = (
+        Refill.objects.filter(discrepancy=True, discrepancy_signed_off_at__isnull=True)
+        .order_by("pk")
+        .first()
+    )
+    open_before = refill.pump.open_discrepancies
     page = url(Refill, "change", refill.pk)
     data = form_data(admin_client.get(page))
-    assert set(data) == {"discrepancy_comment", "notes"}
-    data.update(
-        discrepancy_comment="Dye study normal; slow catheter flow.",
-        sign_off="on",
-        volume_ml="1",  # read-only here: ignored
-    )
-    assert admin_client.post(page, data).status_code == 302
+    data.update(discrepancy_comment="Dye study normal; slow catheter flow.", sign_off="on")
+    response = admin_client.post(page, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
     saved = Refill.objects.get(pk=refill.pk)
     assert saved.discrepancy_signed_off_by.username == "admin"
     assert saved.discrepancy_signed_off_at is not None
-    assert saved.volume_ml == refill.volume_ml
-    assert not saved.pump.has_unsigned_discrepancy
+    assert (saved.volume_ml, saved.daily_dose, saved.residual_ml) == (
+        refill.volume_ml,
+        refill.daily_dose,
+        refill.residual_ml,
+    )
+    assert Pump.objects.get(pk=refill.pump_id).open_discrepancies == open_before - 1
+
+
+# --- Refill corrections go through the services (section 8) -------------------------------
+
+
+@pytest.fixture
+def baclofen_pump(db) -> Pump:
+    """SynchroMed II 20 mL, baclofen 2000 mcg/mL at 400 mcg/day (0.2 mL/day), two fills:
+    20 mL 20 days ago, then 20 mL 10 days ago with 18 mL withdrawn as expected."""
+    today = timezone.localdate()
+    pump = make_pump(implant_date=today - timedelta(days=400))
+    plan = {
+        "drug": "baclofen",
+        "concentration": "2000",
+        "concentration_unit": "mcg/mL",
+        "daily_dose": "400",
+        "dose_unit": "mcg/day",
+    }
+    fill(pump, on=today - timedelta(days=20), **plan)
+    fill(pump, on=today - timedelta(days=10), residual_ml="18", **plan)
+    return Pump.objects.get(pk=pump.pk)
+
+
+def change_latest_refill(client, pump: Pump, **changes):
+    page = url(Refill, "change", pump.latest_fill_id)
+    data = form_data(client.get(page))
+    data.update(changes)
+    return client.post(page, data)
+
+
+def test_a_refill_corrected_in_the_admin_moves_the_pumps_dates(admin_client, baclofen_pump):
+    # 19 mL instead of 20: (19 - 2) / 0.2 = 85 days to the alarm instead of 90.
+    response = change_latest_refill(admin_client, baclofen_pump, volume_ml="19,5")
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    pump = Pump.objects.get(pk=baclofen_pump.pk)
+    assert pump.latest_fill.volume_ml == Decimal("19.5")
+    assert pump.refill_alarm == baclofen_pump.refill_alarm - timedelta(days=3)
+    assert pump.latest_fill.history.first().volume_ml == Decimal("19.5")
+
+
+def test_a_bolus_added_in_the_admin_counts_in_the_alarm_date(admin_client, baclofen_pump):
+    # 400 + 4 x 50 = 600 mcg/day: 0.3 mL/day, (20 - 2) / 0.3 = 60 days.
+    response = change_latest_refill(
+        admin_client, baclofen_pump, bolus_dose="50", boluses_per_day="4"
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    pump = Pump.objects.get(pk=baclofen_pump.pk)
+    assert pump.refill_alarm == pump.latest_fill.refill_date + timedelta(days=60)
+    page = admin_client.get(url(Refill, "changelist")).content.decode()
+    assert "4 x 50 mcg a day" in page
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        (
+            {"concentration": "2000", "concentration_unit": "mg/mL"},
+            "concentration",
+            "2000 mg/mL is outside the accepted baclofen concentrations (from 0.05 to 4 mg/mL). "
+            "2000 mg/mL is 2000000 mcg/mL: check the unit (mg/mL or mcg/mL).",
+        ),
+        ({"volume_ml": "20.01"}, "volume_ml", None),
+        ({"bolus_dose": "50"}, "boluses_per_day", None),
+        ({"daily_dose": "30000"}, "daily_dose", None),
+        ({"volume_ml": "1.234,5"}, "volume_ml", None),
+        ({"volume_ml": "12,500"}, "volume_ml", None),
+    ],
+)
+def test_a_refill_correction_is_refused_as_on_the_refill_form(
+    admin_client, baclofen_pump, changes, field, message
+):
+    response = change_latest_refill(admin_client, baclofen_pump, **changes)
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert field in errors
+    if message is not None:
+        assert errors[field] == [message]
+    refill = Refill.objects.get(pk=baclofen_pump.latest_fill_id)
+    assert (refill.volume_ml, refill.concentration, refill.bolus_dose) == (
+        Decimal("20"),
+        Decimal("2000"),
+        None,
+    )
+    assert Pump.objects.get(pk=baclofen_pump.pk).refill_alarm == baclofen_pump.refill_alarm
+
+
+def test_a_warning_on_a_correction_must_be_confirmed(admin_client, baclofen_pump):
+    """A residual 1.01 mL off in a 20 mL pump asks, and once confirmed is flagged."""
+    response = change_latest_refill(admin_client, baclofen_pump, residual_ml="16.99")
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.errors["confirm_warnings"] == [
+        "You withdrew 16.99 mL but about 18 mL was expected: 1.01 mL less than expected, so "
+        "there may be a leak, or an earlier pocket fill. Check the volume. If it is right, the "
+        "refill will be flagged for physician review."
+    ]
+    assert Refill.objects.get(pk=baclofen_pump.latest_fill_id).residual_ml == Decimal("18")
+    response = change_latest_refill(
+        admin_client,
+        baclofen_pump,
+        residual_ml="16.99",
+        confirm_warnings="on",
+        warnings_digest=form.data["warnings_digest"],
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    refill = Refill.objects.get(pk=baclofen_pump.latest_fill_id)
+    assert refill.residual_ml == Decimal("16.99")
+    assert refill.discrepancy is True
+    assert Pump.objects.get(pk=baclofen_pump.pk).open_discrepancies == 1
+
+
+def test_eri_ticked_in_the_admin_sets_the_replace_by_date(admin_client, baclofen_pump):
+    assert change_latest_refill(admin_client, baclofen_pump, eri="on").status_code == 302
+    pump = Pump.objects.get(pk=baclofen_pump.pk)
+    assert pump.eri_reported_on == pump.latest_fill.refill_date
+    assert pump.eri_replace_by == pump.eri_reported_on + timedelta(days=90)
+    page = url(Refill, "change", pump.latest_fill_id)
+    data = form_data(admin_client.get(page))
+    data.pop("eri")
+    assert admin_client.post(page, data).status_code == 302
+    pump = Pump.objects.get(pk=baclofen_pump.pk)
+    assert (pump.eri_reported_on, pump.eri_replace_by) == (None, None)
+
+
+def test_a_refill_entered_in_error_keeps_its_values_in_the_admin(admin_client, baclofen_pump):
+    from pumps import services
+
+    refill = baclofen_pump.latest_fill
+    services.mark_refill_entered_in_error(
+        refill=refill, user=refill.recorded_by, reason="wrong patient", now=timezone.now()
+    )
+    page = url(Refill, "change", refill.pk)
+    response = admin_client.get(page)
+    html = response.content.decode()
+    assert "wrong patient" in html
+    assert set(form_data(response)) == {"notes"}
+
+
+def test_every_decimal_in_the_pumps_admin_reads_a_decimal_comma(clinic, admin_client):
+    pages = [url(DoseAdjustment, "add")] + [
+        url(model, "change", model._default_manager.order_by("pk").first().pk)
+        for model in (PumpModel, Drug, Pump, Refill)
+    ]
+    seen = set()
+    for page in pages:
+        form = admin_client.get(page).context["adminform"].form
+        for name, field in form.fields.items():
+            if isinstance(field, forms.DecimalField):
+                assert isinstance(field, ClinicalDecimalField), (page, name)
+                assert field.widget.input_type == "text", (page, name)
+                assert field.widget.attrs["inputmode"] == "decimal", (page, name)
+                seen.add(name)
+    assert {
+        "daily_dose",
+        "reservoir_ml",
+        "discrepancy_threshold_ml",
+        "concentration_max_mcg_per_ml",
+        "alarm_ml_override",
+        "concentration",
+        "bolus_dose",
+        "volume_ml",
+        "residual_ml",
+    } <= seen
+
+
+def test_the_discrepancy_threshold_is_edited_per_pump_model(admin_client, baclofen_pump):
+    model = PumpModel.objects.get(code="synchromed_ii_20")
+    page = url(PumpModel, "change", model.pk)
+    data = form_data(admin_client.get(page))
+    data["discrepancy_threshold_ml"] = "1,5"
+    assert admin_client.post(page, data).status_code == 302
+    assert PumpModel.objects.get(pk=model.pk).discrepancy_threshold_ml == Decimal("1.5")
+    # Read when a refill is judged: 1.5 mL off is no longer flagged.
+    refill = fill(
+        baclofen_pump,
+        on=timezone.localdate(),
+        drug="baclofen",
+        concentration="2000",
+        concentration_unit="mcg/mL",
+        daily_dose="400",
+        dose_unit="mcg/day",
+        residual_ml="16.5",
+    )
+    assert refill.discrepancy is False
+
+
+def test_the_accepted_concentrations_are_edited_per_drug(admin_client):
+    from pumps import entry_safety
+
+    drug = Drug.objects.get(code="baclofen")
+    page = url(Drug, "change", drug.pk)
+    data = form_data(admin_client.get(page))
+    data.update(concentration_min_mcg_per_ml="5000", concentration_max_mcg_per_ml="4000")
+    response = admin_client.post(page, data)
+    assert response.context["adminform"].form.errors["concentration_max_mcg_per_ml"] == [
+        "The highest accepted concentration (4000 mcg/mL) is below the lowest (5000 mcg/mL)."
+    ]
+    data.update(concentration_min_mcg_per_ml="50", concentration_max_mcg_per_ml="5000")
+    assert admin_client.post(page, data).status_code == 302
+    assert Drug.objects.get(pk=drug.pk).concentration_range.accepts(Fraction(4500))
+    assert entry_safety.MAX_DAILY_VOLUME_ML == 10
 
 
 def test_a_dose_change_added_in_the_admin_goes_through_the_service(clinic, admin_client):
@@ -355,6 +564,51 @@ def test_a_dose_change_added_in_the_admin_goes_through_the_service(clinic, admin
     )
     assert too_early.status_code == 200
     assert "must fall after the latest refill" in too_early.content.decode()
+
+
+def test_a_dose_change_in_the_admin_is_refused_above_10_ml_a_day(admin_client, baclofen_pump):
+    today = timezone.localdate()
+    before = DoseAdjustment.objects.count()
+    response = admin_client.post(
+        url(DoseAdjustment, "add"),
+        {
+            "pump": baclofen_pump.pk,
+            "adjusted_on": today.isoformat(),
+            "daily_dose": "20002",  # 10.001 mL a day at 2000 mcg/mL
+            "dose_unit": "mcg/day",
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["daily_dose"] == [
+        "The daily volume would be 10.001 mL a day, above the 10 mL a day any pump programme "
+        "runs: check the dose, the concentration and their units."
+    ]
+    assert DoseAdjustment.objects.count() == before
+
+
+def test_a_recorded_dose_change_keeps_its_dose_in_the_admin(admin_client, baclofen_pump):
+    from pumps import services
+
+    adjustment = services.adjust_dose(
+        pump=baclofen_pump,
+        adjusted_on=timezone.localdate(),
+        daily_dose=Decimal("500"),
+        dose_unit="mcg/day",
+        today=timezone.localdate(),
+    )
+    page = url(DoseAdjustment, "change", adjustment.pk)
+    data = form_data(admin_client.get(page))
+    assert set(data) == {"notes"}
+    data.update(notes="Checked", daily_dose="5000")
+    assert admin_client.post(page, data).status_code == 302
+    adjustment.refresh_from_db()
+    assert (adjustment.notes, adjustment.daily_dose) == ("Checked", Decimal("500"))
+
+
+@pytest.mark.parametrize("model", [Pump, Refill, DoseAdjustment], ids=lambda m: m.__name__)
+def test_clinical_records_cannot_be_deleted_in_the_admin(clinic, admin_client, model):
+    obj = model._default_manager.order_by("pk").first()
+    assert admin_client.get(url(model, "delete", obj.pk)).status_code == 403
 
 
 # --- Query counts do not grow with rows ---------------------------------------------------

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from pumps import services
 from pumps.choices import BatteryStatus, LimitedBy, RefillStatus
-from pumps.models import Pump, PumpModel, Refill, SchedulePolicy
+from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
 from tests.factories import FAR_FUTURE, PatientFactory, UserFactory, fill, make_pump
 
 pytestmark = pytest.mark.django_db
@@ -163,8 +163,8 @@ def test_a_reprogramming_recomputes_the_dates_from_that_day():
         volume_ml="40",
         concentration="20",
         daily_dose="4",
-        drug="baclofen",
-    )  # 0.2 mL/day, baclofen stability 180 days
+        drug="morphine",
+    )  # 0.2 mL/day (20 mg/mL baclofen is now refused: its accepted range ends at 4 mg/mL)
     services.adjust_dose(
         pump=pump,
         adjusted_on=D("2026-01-30"),
@@ -221,13 +221,23 @@ def test_a_residual_exactly_2_ml_off_is_not_flagged_and_just_above_is(residual, 
     assert stored(pump).has_unsigned_discrepancy is flagged
 
 
-def test_the_threshold_is_a_setting():
-    policy = SchedulePolicy.current()
-    policy.discrepancy_threshold_ml = Decimal("1.0")
-    policy.save()
-    pump = make_pump()
+def test_the_threshold_is_the_pump_models_setting():
+    """Section 4: the threshold is read from the pump's model when a refill is judged."""
+    pump = make_pump(model="synchromed_ii_20")  # 1.0 mL shipped
     fill(pump, on=D("2026-01-01"), volume_ml="20")
-    assert fill(pump, on=D("2026-01-11"), residual_ml="16.5").discrepancy is True
+    assert fill(pump, on=D("2026-01-11"), volume_ml="20", residual_ml="16.5").discrepancy is True
+    PumpModel.objects.filter(code="synchromed_ii_20").update(discrepancy_threshold_ml="3.0")
+    pump.refresh_from_db()
+    assert fill(pump, on=D("2026-01-21"), residual_ml="15.5").discrepancy is False
+
+
+@pytest.mark.parametrize(
+    ("residual", "flagged"), [("17.00", False), ("16.99", True), ("19.00", False), ("19.01", True)]
+)
+def test_a_20_ml_pump_flags_just_over_1_ml_off(residual, flagged):
+    pump = make_pump(model="synchromed_ii_20")
+    fill(pump, on=D("2026-01-01"), volume_ml="20")  # 0.2 mL/day: 18 mL expected after 10 days
+    assert fill(pump, on=D("2026-01-11"), residual_ml=residual).discrepancy is flagged
 
 
 def test_the_first_fill_has_no_expected_residual_and_no_flag():
@@ -259,11 +269,16 @@ def test_the_flag_stays_until_a_physician_signs_it_off():
     assert refill.history.first().discrepancy_comment == "Catheter dye study ok"
 
 
-def test_a_signed_off_flag_is_no_longer_the_pumps_once_a_newer_refill_is_clean():
+def test_an_unsigned_flag_stays_after_a_newer_clean_refill_until_signed_off():
+    """Section 4 (changed by issue 12): a later clean refill no longer clears the flag."""
     pump = make_pump()
     fill(pump, on=D("2026-01-01"), volume_ml="20")
-    fill(pump, on=D("2026-01-11"), volume_ml="20", residual_ml="10")
+    flagged = fill(pump, on=D("2026-01-11"), volume_ml="20", residual_ml="10")
     fill(pump, on=D("2026-01-21"), volume_ml="20", residual_ml="18")
+    assert stored(pump).open_discrepancies == 1
+    services.sign_off_discrepancy(
+        refill=flagged, user=UserFactory(), comment="Pocket checked", now=datetime.now(UTC)
+    )
     assert stored(pump).has_unsigned_discrepancy is False
 
 
@@ -315,16 +330,20 @@ def test_a_fill_in_the_future_is_refused():
     with pytest.raises(ValidationError) as error:
         services.record_fill(
             pump=pump,
-            refill_date=D("2026-04-07"),
-            drug=Refill._meta.get_field("drug").related_model.objects.get(code="morphine"),
-            concentration=Decimal(1),
-            concentration_unit="mg/mL",
-            daily_dose=Decimal(1),
-            dose_unit="mg/day",
-            volume_ml=Decimal(10),
+            fill=services.Fill(
+                refill_date=D("2026-04-07"),
+                drug=Drug.objects.get(code="morphine"),
+                concentration=Decimal(1),
+                concentration_unit="mg/mL",
+                daily_dose=Decimal(1),
+                dose_unit="mg/day",
+                volume_ml=Decimal(10),
+            ),
             today=D("2026-04-06"),
         )
-    assert "future" in error.value.message_dict["refill_date"][0]
+    assert error.value.message_dict["refill_date"] == [
+        "2026-04-07 is after today (2026-04-06): it has not happened yet."
+    ]
 
 
 @pytest.mark.parametrize("concentration", ["0", "-1"])

@@ -28,7 +28,11 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from patients.roles import ADMINISTRATOR
+from pumps import services
+from tests.factories import UserFactory
 from tests.security.conftest import ROLES
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +65,7 @@ MATRIX: dict[str, Row] = {
     # The physician's review (issue 4): everyone reads, only physicians decide
     # (the administrator here is a superuser, who holds every role).
     "pumps:board": ({}, SIGN_IN, OK, OK, OK),
+    "pumps:help_entry_safety": ({}, SIGN_IN, OK, OK, OK),
     "pumps:board_csv": ({}, SIGN_IN, OK, OK, OK),
     "patients:review_queue": ({}, SIGN_IN, OK, OK, OK),
     "patients:trials": ({}, SIGN_IN, OK, OK, OK),
@@ -72,6 +77,11 @@ MATRIX: dict[str, Row] = {
     "patients:record_mri": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, OK),
     "patients:mri_checked": ({"pk": "mri_scan"}, SIGN_IN, FORBIDDEN, OK, OK),
     "patients:record_complication": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, OK),
+    # Correcting the record (clinical-rules.md 9): nurses and physicians. The
+    # record is named by ?record=<kind>-<id>; without one the page is a 404
+    # (test_correction_pages_by_role below requests a real record).
+    "patients:entered_in_error": ({"pk": "patient"}, SIGN_IN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "patients:restore_record": ({"pk": "patient"}, SIGN_IN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
 }
 
 ADMIN_MATRIX: dict[str, Row] = {
@@ -185,7 +195,11 @@ def test_an_explanted_pump_takes_no_refill(
     client: Client, role_users: dict[str, Any], clinic_objects: dict[str, Any]
 ) -> None:
     url = reverse("pumps:log_refill", args=[clinic_objects["explanted_pump"].pk])
-    assert login_as(client, role_users["nurse"]).get(url).status_code == 404
+    response = login_as(client, role_users["nurse"]).get(url)
+    # Not a bare 404: the page says what happened (a stale link or form, issue 12).
+    assert response.status_code == 200
+    assert "was explanted on" in response.content.decode()
+    assert b'name="volume_ml"' not in response.content  # and offers no form to fill
 
 
 @pytest.mark.parametrize("role", ["nurse", "physician"])
@@ -204,3 +218,46 @@ def test_a_record_not_eligible_for_the_page_is_a_404(
     """A refill without a residual discrepancy has nothing to sign off."""
     client.force_login(role_users["physician"])
     assert client.get(reverse(name, args=[clinic_objects[key].pk])).status_code == 404
+
+
+# A plain administrator (not a superuser) reads the record but corrects nothing.
+CORRECTION_ROLES = [
+    ("anonymous", SIGN_IN),
+    ("nurse", OK),
+    ("physician", OK),
+    ("admin_only", FORBIDDEN),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "marked"), [("patients:entered_in_error", False), ("patients:restore_record", True)]
+)
+@pytest.mark.parametrize(("role", "expected"), CORRECTION_ROLES)
+def test_correction_pages_by_role(
+    client: Client,
+    role_users: dict[str, Any],
+    clinic_objects: dict[str, Any],
+    name: str,
+    marked: bool,
+    role: str,
+    expected: str,
+) -> None:
+    refill, patient = clinic_objects["refill"], clinic_objects["patient"]
+    if marked:
+        services.mark_refill_entered_in_error(
+            refill=refill, user=None, reason="x", now=timezone.now()
+        )
+    users = role_users | {
+        "admin_only": UserFactory(username="sec-admin-only", roles=[ADMINISTRATOR])
+    }
+    url = reverse(name, args=[patient.pk]) + f"?record=refill-{refill.pk}"
+    assert answer(login_as(client, users[role]).get(url)) == expected, f"GET {url} as {role}"
+    # The POST answers the same, and only the allowed roles change anything.
+    response = client.post(url, {"record": f"refill-{refill.pk}", "reason": "check"})
+    refill.refresh_from_db()
+    if expected == OK:
+        assert answer(response) == REDIRECT
+        assert refill.is_entered_in_error is not marked
+    else:
+        assert answer(response) == expected
+        assert refill.is_entered_in_error is marked
