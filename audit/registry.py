@@ -20,6 +20,10 @@ class Audited:
 AUDITED_VIEWS: dict[str, Audited] = {
     "patients:detail": Audited("patient record", patient_kwarg="pk"),
     "patients:timeline": Audited("patient timeline", patient_kwarg="pk"),
+    # Correcting the record (clinical-rules.md 9): the confirmation page shows
+    # the record; the mark itself is in the record's history with its reason.
+    "patients:entered_in_error": Audited("entered-in-error confirmation", patient_kwarg="pk"),
+    "patients:restore_record": Audited("restore confirmation", patient_kwarg="pk"),
     "pumps:due_list_json": Audited("due list (JSON export)"),
     "pumps:board_csv": Audited("pump board (CSV export)"),
 }

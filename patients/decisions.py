@@ -30,8 +30,9 @@ from patients.choices import (
     VisitKind,
     VisitStatus,
 )
-from patients.models import Appointment, Complication, MriScan, Patient, Trial
-from patients.services import book_visit
+from patients.corrections import mark_entered_in_error, unmark_entered_in_error
+from patients.models import IN_FORCE, Appointment, Complication, MriScan, Patient, Trial
+from patients.services import book_visit, event_date_refusal
 from pumps.models import Drug, Pump
 
 # --- Trials (section 6) ----------------------------------------------------------
@@ -76,18 +77,26 @@ def record_trial(
     """
     score_before, score_after = score_before.strip(), score_after.strip()
     errors = validate_scores(scale=scale, before=score_before, after=score_after)
-    if trial_date > today:
-        errors["trial_date"] = "The trial date cannot be in the future."
+    if refusal := event_date_refusal(
+        trial_date, what="the trial date", today=today, birth_date=patient.birth_date
+    ):
+        errors["trial_date"] = refusal
     if method not in TrialMethod.values:
         errors["method"] = "Choose how the drug was given."
     if dose_unit not in TrialDoseUnit.values:
         errors["dose_unit"] = "Choose the dose's unit."
-    if dose < 0:
-        errors["dose"] = "The dose cannot be negative."
+    if dose <= 0:
+        unit = dose_unit if dose_unit in TrialDoseUnit.values else ""
+        errors["dose"] = (
+            f"A trial dose of {dose.normalize():f} {unit}".rstrip()
+            + " is no dose: enter the dose given, above zero."
+        )
     if errors:
         raise ValidationError(errors)
     Patient.objects.select_for_update().get(pk=patient.pk)  # queue two submissions
+    # A record entered in error is never the one "already saved".
     trial, _ = Trial.objects.get_or_create(
+        entered_in_error_at__isnull=True,
         patient=patient,
         trial_date=trial_date,
         method=method,
@@ -188,12 +197,17 @@ def record_mri(
     The check is booked today when the scan is recorded late: it is overdue
     already and must not be booked in the past.
     """
-    if scanned_on > today:
-        raise ValidationError({"scanned_on": "Record the MRI once it is done."})
+    if refusal := event_date_refusal(
+        scanned_on, what="the scan date", today=today, birth_date=patient.birth_date
+    ):
+        raise ValidationError({"scanned_on": refusal})
     Patient.objects.select_for_update().get(pk=patient.pk)  # queue two submissions
     # One scan a day: a resubmitted form finds the scan (and its check) it saved.
     scan, created = MriScan.objects.get_or_create(
-        patient=patient, scanned_on=scanned_on, defaults={"notes": notes.strip()}
+        entered_in_error_at__isnull=True,
+        patient=patient,
+        scanned_on=scanned_on,
+        defaults={"notes": notes.strip()},
     )
     pump = Pump.objects.active().filter(patient=patient).first()
     if created and pump is not None:
@@ -216,10 +230,10 @@ def mark_mri_checked(*, scan: MriScan, checked_on: date, today: date) -> MriScan
     scan = MriScan.objects.select_for_update().get(pk=scan.pk)
     if scan.pump_checked_on is not None:
         raise ValidationError(f"The pump check was already recorded on {scan.pump_checked_on}.")
+    if refusal := event_date_refusal(checked_on, what="the pump check date", today=today):
+        raise ValidationError({"checked_on": refusal})
     if checked_on < scan.scanned_on:
         raise ValidationError({"checked_on": "The pump check comes on or after the scan."})
-    if checked_on > today:
-        raise ValidationError({"checked_on": "The date cannot be in the future."})
     scan.pump_checked_on = checked_on
     scan.save(update_fields=["pump_checked_on"])
     for visit in Appointment.objects.select_for_update().filter(
@@ -250,8 +264,10 @@ def record_complication(
 ) -> Complication:
     """Record a complication, tied to the pump the patient had that day (if any)."""
     errors: dict[str, str] = {}
-    if occurred_on > today:
-        errors["occurred_on"] = "The date cannot be in the future."
+    if refusal := event_date_refusal(
+        occurred_on, what="the complication date", today=today, birth_date=patient.birth_date
+    ):
+        errors["occurred_on"] = refusal
     if kind not in ComplicationKind.values:
         errors["kind"] = "Choose the complication."
     if severity not in Severity.values:
@@ -269,6 +285,7 @@ def record_complication(
     )
     # An identical record is a resubmitted form: return the one already saved.
     complication, _ = Complication.objects.get_or_create(
+        entered_in_error_at__isnull=True,
         patient=patient,
         occurred_on=occurred_on,
         kind=kind,
@@ -277,4 +294,120 @@ def record_complication(
         notes=notes.strip(),
         defaults={"pump": pump, "recorded_by": user},
     )
+    return complication
+
+
+# --- Entered in error (section 9) -----------------------------------------------------
+# Refills and dose changes are corrected in pumps.services, which recomputes
+# the pump's dates in the same transaction; these are the patient's records.
+
+
+@transaction.atomic
+def mark_trial_entered_in_error(*, trial: Trial, user: User, reason: str, now: datetime) -> Trial:
+    """A trial in error is no success: it leaves the queue and the referral list.
+
+    A patient referred on this trial alone (no pump yet) goes back to screening.
+    """
+    trial = Trial.objects.select_for_update().get(pk=trial.pk)
+    mark_entered_in_error(trial, user=user, reason=reason, now=now)
+    patient = Patient.objects.select_for_update().get(pk=trial.patient_id)
+    if (
+        patient.status == PatientStatus.REFERRED
+        and not Trial.objects.filter(IN_FORCE, patient=patient, referred_for_implant=True).exists()
+        and not Pump.objects.active().filter(patient=patient).exists()
+    ):
+        patient.status = PatientStatus.SCREENING
+        patient.save(update_fields=["status"])
+    return trial
+
+
+@transaction.atomic
+def restore_trial(*, trial: Trial, user: User, reason: str) -> Trial:
+    """The trial counts again; a referred success puts the patient back on the list."""
+    trial = Trial.objects.select_for_update().get(pk=trial.pk)
+    unmark_entered_in_error(trial, user=user, reason=reason)
+    patient = Patient.objects.select_for_update().get(pk=trial.patient_id)
+    if (
+        trial.referred_for_implant
+        and patient.status == PatientStatus.SCREENING
+        and not Pump.objects.active().filter(patient=patient).exists()
+    ):
+        patient.status = PatientStatus.REFERRED
+        patient.save(update_fields=["status"])
+    return trial
+
+
+def _post_mri_checks_of(scan: MriScan) -> list[Appointment]:
+    """The still-booked post-MRI checks that only this scan asked for.
+
+    A check booked on or after another pending scan in force still serves that scan.
+    """
+    others = list(
+        MriScan.objects.filter(IN_FORCE, patient_id=scan.patient_id, pump_checked_on__isnull=True)
+        .exclude(pk=scan.pk)
+        .values_list("scanned_on", flat=True)
+    )
+    visits = Appointment.objects.select_for_update().filter(
+        patient_id=scan.patient_id,
+        kind=VisitKind.POST_MRI_CHECK,
+        status=VisitStatus.BOOKED,
+        scheduled_at__date__gte=scan.scanned_on,
+    )
+    return [
+        visit
+        for visit in visits
+        if not any(day <= timezone.localtime(visit.scheduled_at).date() for day in others)
+    ]
+
+
+@transaction.atomic
+def mark_mri_entered_in_error(
+    *, scan: MriScan, user: User, reason: str, now: datetime
+) -> tuple[MriScan, int]:
+    """An MRI in error asks for no pump check: its still-booked check visit is cancelled.
+
+    Returns the scan and the number of check visits cancelled.
+    """
+    scan = MriScan.objects.select_for_update().get(pk=scan.pk)
+    mark_entered_in_error(scan, user=user, reason=reason, now=now)
+    cancelled = 0
+    for visit in _post_mri_checks_of(scan):
+        visit.status = VisitStatus.CANCELLED
+        visit._change_reason = f"MRI of {scan.scanned_on} entered in error"  # type: ignore[attr-defined]
+        visit.save(update_fields=["status"])
+        cancelled += 1
+    return scan, cancelled
+
+
+@transaction.atomic
+def restore_mri(*, scan: MriScan, user: User, reason: str) -> MriScan:
+    """The MRI counts again. A check cancelled with it is not rebooked: an MRI
+    without its pump check shows on the review queue as not booked."""
+    scan = MriScan.objects.select_for_update().get(pk=scan.pk)
+    if (
+        scan.is_entered_in_error
+        and MriScan.objects.filter(
+            IN_FORCE, patient_id=scan.patient_id, scanned_on=scan.scanned_on
+        ).exists()
+    ):
+        raise ValidationError(
+            f"Another MRI on {scan.scanned_on} is recorded: mark that one entered in error first."
+        )
+    unmark_entered_in_error(scan, user=user, reason=reason)
+    return scan
+
+
+@transaction.atomic
+def mark_complication_entered_in_error(
+    *, complication: Complication, user: User, reason: str, now: datetime
+) -> Complication:
+    complication = Complication.objects.select_for_update().get(pk=complication.pk)
+    mark_entered_in_error(complication, user=user, reason=reason, now=now)
+    return complication
+
+
+@transaction.atomic
+def restore_complication(*, complication: Complication, user: User, reason: str) -> Complication:
+    complication = Complication.objects.select_for_update().get(pk=complication.pk)
+    unmark_entered_in_error(complication, user=user, reason=reason)
     return complication

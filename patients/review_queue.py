@@ -3,7 +3,8 @@
 Each section is one query (statuses and bookings are SQL annotations), so the
 page's query count does not grow with the registry. Review dates are decided
 by the pure rules in ``patients.reviews``; SQL only pre-filters with their
-cutoffs.
+cutoffs. Records entered in error (clinical-rules.md 9) wait for nobody: every
+section reads the records in force only.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.db.models.functions import TruncDate
 
 from patients import reviews
 from patients.choices import ReviewStatus, TrialDecision, VisitKind, VisitStatus
-from patients.models import Appointment, MriScan, Trial
+from patients.models import IN_FORCE, Appointment, MriScan, Trial
 from pumps.choices import BatteryStatus
 from pumps.models import Pump, PumpQuerySet, Refill
 
@@ -36,9 +37,13 @@ def _first_booked(kinds: Sequence[str], *, since: str | None = None) -> Subquery
 
 
 def unsigned_discrepancies() -> QuerySet[Refill]:
-    """Residual-volume flags of active pumps that no physician has signed off (section 4)."""
+    """Residual-volume flags of active pumps that no physician has signed off (section 4).
+
+    A refill entered in error carries no flag (section 9).
+    """
     return (
         Refill.objects.filter(
+            IN_FORCE,
             discrepancy=True,
             discrepancy_signed_off_at__isnull=True,
             pump__explant_date__isnull=True,
@@ -62,7 +67,7 @@ def batteries_to_plan(*, today: date, lookahead_days: int) -> PumpQuerySet:
 
 def trials_awaiting_decision() -> QuerySet[Trial]:
     return (
-        Trial.objects.filter(decision=TrialDecision.PENDING)
+        Trial.objects.filter(IN_FORCE, decision=TrialDecision.PENDING)
         .select_related("patient", "drug")
         .order_by("trial_date", "pk")
     )
@@ -71,10 +76,11 @@ def trials_awaiting_decision() -> QuerySet[Trial]:
 def pending_mri_checks() -> QuerySet[MriScan]:
     """MRIs whose pump has not been interrogated yet, of patients with an active pump.
 
-    (A patient without a pump has nothing to check.)
+    (A patient without a pump has nothing to check; an MRI entered in error asks
+    for no check.)
     """
     return (
-        MriScan.objects.filter(pump_checked_on__isnull=True)
+        MriScan.objects.filter(IN_FORCE, pump_checked_on__isnull=True)
         .filter(Exists(Pump.objects.active().filter(patient=OuterRef("patient"))))
         .annotate(
             check_at=_first_booked([VisitKind.POST_MRI_CHECK], since="scanned_on"),

@@ -2,7 +2,9 @@
 
 One query per kind of record, whatever the length of the history. Doses are
 converted with the exact unit rules of ``pumps.schedule`` (Fraction); charts
-get floats, the tables beside them the exact values.
+get floats, the tables beside them the exact values. A record entered in error
+(clinical-rules.md 9) shows struck through in the event list and nowhere else:
+charts and their tables read the records in force only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from typing import Any
 from django.utils import timezone
 
 from patients.choices import VisitKind, VisitStatus
-from patients.models import Appointment, Complication, MriScan, Patient, Trial
+from patients.models import (
+    Appointment,
+    Complication,
+    EnteredInError,
+    MriScan,
+    Patient,
+    Trial,
+)
 from patients.rules import ASHWORTH_GRADES
 from pumps import schedule
 from pumps.choices import DoseUnit
@@ -31,6 +40,8 @@ class Event:
     title: str
     detail: str = ""
     flag: str = ""  # a short warning shown as a badge
+    # Who marked the record entered in error, when and why; empty while in force.
+    entered_in_error: str = ""
 
 
 def _exact(value: Fraction) -> str:
@@ -39,6 +50,15 @@ def _exact(value: Fraction) -> str:
 
 def _who(user: Any) -> str:
     return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def _in_error(record: EnteredInError) -> str:
+    """ "by Ada Okafor on 3 Dec 2026: typed on the wrong patient", or "" while in force."""
+    if not record.is_entered_in_error:
+        return ""
+    when = timezone.localtime(record.entered_in_error_at)
+    who = _who(record.entered_in_error_by) or "someone"
+    return f"by {who} on {when:%-d %b %Y %H:%M}: {record.entered_in_error_reason}"
 
 
 @dataclass
@@ -64,11 +84,17 @@ KIND_ORDER = [
 ]
 
 
-def build_timeline(patient: Patient, *, discrepancy_threshold_ml: Decimal) -> Timeline:
-    """Every event of the patient's care in date order, and the chart data."""
+def build_timeline(patient: Patient) -> Timeline:
+    """Every event of the patient's care in date order, and the chart data.
+
+    The discrepancy chart's threshold is the pump model's (section 4): the
+    active pump's, else the latest pump's; each table row names its own.
+    """
     timeline = Timeline()
     events = timeline.events
-    trials = Trial.objects.filter(patient=patient).select_related("drug", "decided_by")
+    trials = Trial.objects.filter(patient=patient).select_related(
+        "drug", "decided_by", "entered_in_error_by"
+    )
     for trial in trials.order_by("trial_date", "pk"):
         decided = (
             f" · {trial.get_decision_display()} by {_who(trial.decided_by)}"
@@ -84,9 +110,15 @@ def build_timeline(patient: Patient, *, discrepancy_threshold_ml: Decimal) -> Ti
                 f"{trial.dose_unit}, {trial.get_method_display().lower()}",
                 f"{trial.get_scale_display()} {trial.score_before} → {trial.score_after}"
                 f" · computed {trial.computed_outcome.label.lower()}{decided}",
+                entered_in_error=_in_error(trial),
             )
         )
-    for pump in Pump.objects.filter(patient=patient).select_related("model"):
+    pumps = list(
+        Pump.objects.filter(patient=patient)
+        .select_related("model")
+        .order_by("explant_date", "-implant_date")  # the active pump first (NULLs first)
+    )
+    for pump in pumps:
         events.append(
             Event(pump.implant_date, "implant", f"Pump {pump.serial} implanted", str(pump.model))
         )
@@ -99,19 +131,21 @@ def build_timeline(patient: Patient, *, discrepancy_threshold_ml: Decimal) -> Ti
                     pump.get_explant_reason_display(),
                 )
             )
-    refills = list(
+    all_refills = list(
         Refill.objects.filter(pump__patient=patient)
-        .select_related("pump", "drug")
+        .select_related("pump__model", "drug", "entered_in_error_by")
         .order_by("refill_date", "pk")
     )
-    adjustments = list(
+    all_adjustments = list(
         DoseAdjustment.objects.filter(pump__patient=patient)
-        .select_related("pump")
+        .select_related("pump", "entered_in_error_by")
         .order_by("adjusted_on", "pk")
     )
-    for refill in refills:
+    for refill in all_refills:
         flag = ""
-        if refill.discrepancy:
+        if refill.is_entered_in_error:
+            pass  # its flag went with it
+        elif refill.discrepancy:
             flag = "discrepancy signed off" if refill.discrepancy_signed_off_at else "discrepancy"
         events.append(
             Event(
@@ -127,18 +161,22 @@ def build_timeline(patient: Patient, *, discrepancy_threshold_ml: Decimal) -> Ti
                     else ""
                 ),
                 flag,
+                _in_error(refill),
             )
         )
-    for adjustment in adjustments:
+    for adjustment in all_adjustments:
         events.append(
             Event(
                 adjustment.adjusted_on,
                 "dose_change",
                 f"Dose changed to {plain_decimal(adjustment.daily_dose)} {adjustment.dose_unit}",
                 adjustment.notes,
+                entered_in_error=_in_error(adjustment),
             )
         )
-    for complication in Complication.objects.filter(patient=patient):
+    for complication in Complication.objects.filter(patient=patient).select_related(
+        "entered_in_error_by"
+    ):
         events.append(
             Event(
                 complication.occurred_on,
@@ -146,16 +184,19 @@ def build_timeline(patient: Patient, *, discrepancy_threshold_ml: Decimal) -> Ti
                 f"Complication: {complication.get_kind_display()}",
                 f"{complication.get_severity_display()} · {complication.get_outcome_display()}"
                 + (f" · {complication.notes}" if complication.notes else ""),
+                entered_in_error=_in_error(complication),
             )
         )
-    for scan in MriScan.objects.filter(patient=patient):
+    for scan in MriScan.objects.filter(patient=patient).select_related("entered_in_error_by"):
+        pending = not scan.pump_checked_on and not scan.is_entered_in_error
         events.append(
             Event(
                 scan.scanned_on,
                 "mri",
                 "MRI",
                 scan.notes,
-                "" if scan.pump_checked_on else "pump check pending",
+                "pump check pending" if pending else "",
+                _in_error(scan),
             )
         )
         if scan.pump_checked_on:
@@ -176,9 +217,13 @@ def build_timeline(patient: Patient, *, discrepancy_threshold_ml: Decimal) -> Ti
             )
         )
     events.sort(key=lambda event: (event.day, KIND_ORDER.index(event.kind)))
+    # The charts and their tables calculate: records entered in error are left out.
+    refills = [refill for refill in all_refills if not refill.is_entered_in_error]
+    adjustments = [change for change in all_adjustments if not change.is_entered_in_error]
     _dose_chart(timeline, refills, adjustments)
     _score_chart(timeline, refills)
-    _discrepancy_chart(timeline, refills, discrepancy_threshold_ml)
+    threshold = pumps[0].model.discrepancy_threshold_ml if pumps else None
+    _discrepancy_chart(timeline, refills, threshold)
     return timeline
 
 
@@ -248,8 +293,14 @@ def _score_chart(timeline: Timeline, refills: list[Refill]) -> None:
     timeline.charts["scores"] = {"datasets": datasets}
 
 
-def _discrepancy_chart(timeline: Timeline, refills: list[Refill], threshold: Decimal) -> None:
-    """Actual minus expected residual (mL) at each refill that has both (section 4)."""
+def _discrepancy_chart(
+    timeline: Timeline, refills: list[Refill], threshold: Decimal | None
+) -> None:
+    """Actual minus expected residual (mL) at each refill that has both (section 4).
+
+    ``threshold`` is the chart's guide line (the current pump model's); each row
+    keeps the threshold of its own pump's model.
+    """
     points = []
     for refill in refills:
         if refill.residual_ml is None or refill.expected_residual_ml is None:
@@ -270,6 +321,10 @@ def _discrepancy_chart(timeline: Timeline, refills: list[Refill], threshold: Dec
                 "difference": difference,
                 "flagged": refill.discrepancy,
                 "signed_off": refill.discrepancy_signed_off_at is not None,
+                "threshold": refill.pump.model.discrepancy_threshold_ml,
             }
         )
-    timeline.charts["discrepancy"] = {"threshold": float(threshold), "points": points}
+    timeline.charts["discrepancy"] = {
+        "threshold": float(threshold) if threshold is not None else None,
+        "points": points,
+    }

@@ -8,14 +8,12 @@ from django.shortcuts import get_object_or_404, render
 from patients.models import Patient
 from patients.roles import staff_required
 from patients.timeline import build_timeline
-from pumps.models import SchedulePolicy
 
 
 @staff_required
 def timeline_page(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
-    policy = SchedulePolicy.current()
-    timeline = build_timeline(patient, discrepancy_threshold_ml=policy.discrepancy_threshold_ml)
+    timeline = build_timeline(patient)
     return render(
         request,
         "patients/timeline.html",

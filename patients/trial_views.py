@@ -12,16 +12,19 @@ from django.utils import timezone
 from patients import decisions, review_queue, rules
 from patients.choices import TrialDecision
 from patients.decision_forms import TrialDecisionForm, TrialForm
-from patients.models import Trial
+from patients.models import IN_FORCE, Trial
 from patients.roles import PHYSICIAN, has_role, physician_required, signed_in_user, staff_required
 from pumps.board_views import add_service_errors
 from pumps.models import Pump
 
 
 def referred_not_implanted():  # type: ignore[no-untyped-def]
-    """Trials referred for implant whose patient has no active pump yet."""
+    """Trials referred for implant whose patient has no active pump yet.
+
+    A trial entered in error is no success (clinical-rules.md 9): it refers nobody.
+    """
     return (
-        Trial.objects.filter(referred_for_implant=True)
+        Trial.objects.filter(IN_FORCE, referred_for_implant=True)
         .exclude(Exists(Pump.objects.active().filter(patient=OuterRef("patient"))))
         .select_related("patient", "drug", "decided_by")
         .order_by("decided_at", "pk")
@@ -79,6 +82,9 @@ def trials_page(request: HttpRequest) -> HttpResponse:
 def decide_trial(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm or override a trial's computed outcome; a success is referred for implant."""
     trial = get_object_or_404(Trial.objects.select_related("patient", "drug"), pk=pk)
+    if trial.is_entered_in_error:
+        messages.info(request, "This trial is marked entered in error: there is nothing to decide.")
+        return redirect("patients:trials")
     if trial.decision != TrialDecision.PENDING:
         messages.info(request, "This trial was already decided.")
         return redirect("patients:trials")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import review_views, timeline_views, trial_views, views
+from patients import correction_views, review_views, timeline_views, trial_views, views
 
 app_name = "patients"
 
@@ -20,4 +20,11 @@ urlpatterns = [
     path(
         "<int:pk>/complications/new/", review_views.record_complication, name="record_complication"
     ),
+    # Correcting the record (clinical-rules.md 9): ?record=<kind>-<id> names the record.
+    path(
+        "<int:pk>/entered-in-error/",
+        correction_views.mark_entered_in_error,
+        name="entered_in_error",
+    ),
+    path("<int:pk>/restore/", correction_views.restore_record, name="restore_record"),
 ]

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from patients import decisions
 from patients import services as patient_services
 from patients.choices import TrialDecision, VisitKind, VisitStatus
 from patients.models import MriScan, Trial
@@ -113,6 +114,37 @@ def test_post_mri_checks_not_done_of_patients_with_a_pump(physician_client, toda
     )
     MriScan.objects.create(patient=PatientFactory(), scanned_on=today)  # no pump to check
     assert section(physician_client.get(URL), "mri_checks") == [pending]
+
+
+def test_records_entered_in_error_wait_for_no_physician(physician_client, physician, today):
+    """Section 9: a marked refill carries no flag, a marked trial or MRI waits for nothing."""
+    pump = discrepancy_pump(today)
+    flagged = pump.refills.get(discrepancy=True)
+    pending_trial = trial(pump.patient)
+    scan = MriScan.objects.create(patient=pump.patient, scanned_on=today)
+    response = physician_client.get(URL)
+    assert section(response, "discrepancies") == [flagged]
+    assert section(response, "trials") == [pending_trial]
+    assert section(response, "mri_checks") == [scan]
+    now = timezone.now()
+    services.mark_refill_entered_in_error(refill=flagged, user=physician, reason="x", now=now)
+    decisions.mark_trial_entered_in_error(trial=pending_trial, user=physician, reason="x", now=now)
+    decisions.mark_mri_entered_in_error(scan=scan, user=physician, reason="x", now=now)
+    response = physician_client.get(URL)
+    assert section(response, "discrepancies") == []
+    assert section(response, "trials") == []
+    assert section(response, "mri_checks") == []
+    pump.refresh_from_db()
+    assert pump.open_discrepancies == 0
+
+
+def test_an_eri_battery_shows_its_replace_by_date(physician_client, today):
+    pump = make_pump(serial="ERI", implant_date=today - timedelta(days=700))
+    services.record_eri(pump=pump, seen_on=today - timedelta(days=3), today=today)
+    html = physician_client.get(URL).content.decode()
+    row = html[html.index('data-serial="ERI"') :]
+    replace_by = today - timedelta(days=3) + timedelta(days=90)
+    assert f"replace by {replace_by:%-d %b %Y}" in row[: row.index("</tr>")]
 
 
 @pytest.mark.parametrize(

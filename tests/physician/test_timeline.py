@@ -1,24 +1,27 @@
 """The patient timeline: events in date order, the charts' data and the page's query count."""
 
 import json
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from patients import decisions
 from patients import services as patient_services
 from patients.choices import VisitKind
 from patients.models import Complication, MriScan, Trial
 from patients.timeline import build_timeline
 from pumps import services
-from pumps.models import Drug
+from pumps.models import DoseAdjustment, Drug, Refill
 from tests.factories import PatientFactory, fill, make_pump
 from tests.physician.conftest import page_queries
 
 pytestmark = pytest.mark.django_db
 
 D0 = date(2024, 3, 1)
+NOW = timezone.make_aware(datetime(2024, 9, 1, 10, 0))
 
 
 def day(n: int) -> date:
@@ -46,14 +49,16 @@ def story():
     # 20 - 0.2 x 30 = 14 mL expected; 17 withdrawn: +3 mL, flagged.
     services.record_fill(
         pump=old,
-        refill_date=day(30),
-        drug=Drug.objects.get(code="morphine"),
-        concentration=Decimal("20"),
-        concentration_unit="mg/mL",
-        daily_dose=Decimal("4500"),
-        dose_unit="mcg/day",
-        volume_ml=Decimal("20"),
-        residual_ml=Decimal("17"),
+        fill=services.Fill(
+            refill_date=day(30),
+            drug=Drug.objects.get(code="morphine"),
+            concentration=Decimal("20"),
+            concentration_unit="mg/mL",
+            daily_dose=Decimal("4500"),
+            dose_unit="mcg/day",
+            volume_ml=Decimal("20"),
+            residual_ml=Decimal("17"),
+        ),
         pain_score=3,
         today=day(400),
     )
@@ -89,7 +94,7 @@ def story():
 
 
 def test_events_in_date_order(story):
-    timeline = build_timeline(story, discrepancy_threshold_ml=Decimal("2.0"))
+    timeline = build_timeline(story)
     assert [(event.day, event.kind) for event in timeline.events] == [
         (day(-30), "trial"),
         (day(0), "implant"),
@@ -109,7 +114,7 @@ def test_events_in_date_order(story):
 
 
 def test_the_dose_chart_keeps_each_drug_in_its_latest_unit(story):
-    charts = build_timeline(story, discrepancy_threshold_ml=Decimal("2.0")).charts
+    charts = build_timeline(story).charts
     datasets = {dataset["label"]: dataset["points"] for dataset in charts["dose"]["datasets"]}
     # Morphine's last record (the dose change) is in mg/day: 4500 mcg/day shows as 4.5.
     assert datasets == {
@@ -123,12 +128,13 @@ def test_the_dose_chart_keeps_each_drug_in_its_latest_unit(story):
 
 
 def test_the_score_and_discrepancy_charts(story):
-    timeline = build_timeline(story, discrepancy_threshold_ml=Decimal("2.0"))
+    timeline = build_timeline(story)
     assert timeline.charts["scores"]["datasets"] == [
         {"label": "Pain (NRS 0 to 10)", "axis": "pain", "points": [{"x": "2024-03-31", "y": 3}]}
     ]
+    # The threshold is the pump model's (section 4): 1.0 mL for a 20 mL SynchroMed.
     assert timeline.charts["discrepancy"] == {
-        "threshold": 2.0,
+        "threshold": 1.0,
         "points": [{"x": "2024-03-31", "y": 3.0, "flagged": True}],
     }
     [row] = timeline.discrepancy_rows
@@ -143,17 +149,19 @@ def test_ashworth_1_plus_is_charted_as_one_and_a_half(today):
     pump = make_pump(implant_date=today - timedelta(days=100))
     services.record_fill(
         pump=pump,
-        refill_date=today - timedelta(days=50),
-        drug=Drug.objects.get(code="baclofen"),
-        concentration=Decimal("2000"),
-        concentration_unit="mcg/mL",
-        daily_dose=Decimal("300"),
-        dose_unit="mcg/day",
-        volume_ml=Decimal("20"),
+        fill=services.Fill(
+            refill_date=today - timedelta(days=50),
+            drug=Drug.objects.get(code="baclofen"),
+            concentration=Decimal("2000"),
+            concentration_unit="mcg/mL",
+            daily_dose=Decimal("300"),
+            dose_unit="mcg/day",
+            volume_ml=Decimal("20"),
+        ),
         ashworth_score="1+",
         today=today,
     )
-    charts = build_timeline(pump.patient, discrepancy_threshold_ml=Decimal("2.0")).charts
+    charts = build_timeline(pump.patient).charts
     [dataset] = charts["scores"]["datasets"]
     assert (dataset["axis"], dataset["points"][0]["y"]) == ("ashworth", 1.5)
 
@@ -168,6 +176,40 @@ def test_the_page_has_the_chart_data_tables_and_vendored_chartjs(physician_clien
         assert f'id="{table}"' in html
     assert "/static/vendor/chartjs-4.6.1/chart.umd.min.js" in html
     assert "cdn" not in html.lower()
+
+
+def test_records_entered_in_error_are_struck_through_and_left_out_of_the_charts(
+    physician, physician_client, story
+):
+    """Section 9: the event list keeps them, struck through; charts and tables do not."""
+    flagged = Refill.objects.get(pump__serial="OLD", refill_date=day(30))
+    services.mark_refill_entered_in_error(
+        refill=flagged, user=physician, reason="Withdrawn volume of another patient", now=NOW
+    )
+    change = DoseAdjustment.objects.get(pump__serial="OLD")
+    services.mark_dose_change_entered_in_error(
+        adjustment=change, user=physician, reason="Never reprogrammed", now=NOW
+    )
+    scan = MriScan.objects.get(patient=story)
+    decisions.mark_mri_entered_in_error(scan=scan, user=physician, reason="Other patient", now=NOW)
+    timeline = build_timeline(story)
+    marked = {event.kind: event for event in timeline.events if event.entered_in_error}
+    assert set(marked) == {"refill", "dose_change", "mri"}
+    assert marked["refill"].entered_in_error.startswith("by Ada Okafor on ")
+    assert marked["refill"].entered_in_error.endswith(": Withdrawn volume of another patient")
+    assert marked["refill"].flag == ""
+    # The dose chart keeps the two fills in force; no residual was compared any more.
+    assert [(row["day"], row["source"]) for row in timeline.dose_rows] == [
+        (day(0), "refill"),
+        (day(60), "refill"),
+    ]
+    assert timeline.charts["scores"]["datasets"] == []  # the pain score came with that refill
+    assert timeline.discrepancy_rows == []
+    assert timeline.charts["discrepancy"]["points"] == []
+    html = physician_client.get(reverse("patients:timeline", args=[story.pk])).content.decode()
+    assert html.count('data-entered-in-error="true"') == 3
+    assert "<del>" in html
+    assert "Never reprogrammed" in html
 
 
 def test_the_patient_page_links_to_the_timeline(nurse_client, story):
@@ -198,11 +240,12 @@ def test_the_timeline_query_count_is_pinned_and_does_not_grow(physician, today):
     pump = make_pump(implant_date=today - timedelta(days=400))
     url = reverse("patients:timeline", args=[pump.patient_id])
     grow(pump.patient, pump, 3, today - timedelta(days=300))
-    # 1 session, 2 user, 3 roles, 4 patient, 5 schedule policy, 6 trials, 7 pumps,
-    # 8 refills, 9 dose changes, 10 complications, 11 MRIs, 12 visits.
-    assert len(page_queries(physician, url)) == 12
+    # 1 session, 2 user, 3 roles, 4 patient, 5 trials, 6 pumps (with their models,
+    # for the discrepancy threshold), 7 refills, 8 dose changes, 9 complications,
+    # 10 MRIs, 11 visits.
+    assert len(page_queries(physician, url)) == 11
     grow(pump.patient, pump, 27, today - timedelta(days=250))
-    assert len(page_queries(physician, url)) == 12
+    assert len(page_queries(physician, url)) == 11
 
 
 def test_an_unknown_patient_is_404(physician_client):

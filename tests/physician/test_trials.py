@@ -4,7 +4,10 @@ from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from patients import decisions
+from patients.choices import TrialDecision
 from patients.models import Trial
 from tests.factories import PatientFactory
 
@@ -84,12 +87,17 @@ def test_the_ends_of_the_pain_scale_are_accepted(physician_client, today, before
 
 
 def test_a_trial_in_the_future_is_refused(physician_client, today):
-    data = trial_data(PatientFactory(), today, trial_date=(today + timedelta(days=1)).isoformat())
+    tomorrow = today + timedelta(days=1)
+    data = trial_data(PatientFactory(), today, trial_date=tomorrow.isoformat())
     response = physician_client.post(URL, data)
+    # Section 8's wording (pumps.entry_safety.date_refusal), naming both dates.
     assert response.context["form"].errors["trial_date"] == [
-        "The trial date cannot be in the future."
+        f"The trial date {tomorrow} is after today ({today}): it has not happened yet."
     ]
     assert not Trial.objects.exists()
+    # Today itself is accepted.
+    physician_client.post(URL, trial_data(PatientFactory(), today))
+    assert Trial.objects.count() == 1
 
 
 def test_a_resubmitted_trial_is_recorded_once(physician_client, today):
@@ -112,3 +120,36 @@ def test_the_patient_page_link_preselects_the_patient(physician_client):
     patient = PatientFactory()
     response = physician_client.get(URL, {"patient": patient.pk})
     assert response.context["form"].initial["patient"] == str(patient.pk)
+
+
+def test_a_trial_entered_in_error_is_on_no_list_and_cannot_be_decided(
+    physician_client, physician, today
+):
+    """Section 9: a trial in error is no success and waits for nobody."""
+    physician_client.post(URL, trial_data(PatientFactory(), today, score_after="1"))
+    pending = Trial.objects.get()
+    referred = decisions.decide_trial(
+        trial=Trial.objects.create(
+            **{
+                field: getattr(pending, field)
+                for field in ("trial_date", "method", "drug", "dose", "dose_unit", "scale")
+            },
+            patient=PatientFactory(),
+            score_before="4",
+            score_after="1",
+        ),
+        decision=TrialDecision.CONFIRMED,
+        user=physician,
+        now=timezone.now(),
+    )
+    context = physician_client.get(URL).context
+    assert (context["pending"], context["referred"]) == ([pending], [referred])
+    for trial in (pending, referred):
+        decisions.mark_trial_entered_in_error(
+            trial=trial, user=physician, reason="wrong patient", now=timezone.now()
+        )
+    context = physician_client.get(URL).context
+    assert (context["pending"], context["referred"]) == ([], [])
+    response = physician_client.get(reverse("patients:decide_trial", args=[pending.pk]))
+    assert response.status_code == 302
+    assert Trial.objects.get(pk=pending.pk).decision == TrialDecision.PENDING
