@@ -11,9 +11,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from patients import rules
-from patients.choices import TrialDecision, TrialOutcome, VisitKind
+from patients import services as patient_services
+from patients.choices import TrialDecision, TrialOutcome, VisitKind, VisitStatus
 from patients.models import Appointment, Complication, MriScan, Patient, Trial
-from pumps import services
+from pumps import entry_safety, services
 from pumps.admin import EMPTY, HistoryReadOnlyAdmin
 from pumps.models import Pump
 
@@ -68,8 +69,38 @@ class ActivePumpFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PatientAdminForm(forms.ModelForm):
+    """The birth date passes the checks of the staff pages (clinical-rules.md 8)."""
+
+    class Meta:
+        model = Patient
+        fields = [
+            "mrn",
+            "family_name",
+            "given_name",
+            "birth_date",
+            "phone",
+            "indication",
+            "status",
+            "treating_physician",
+            "travel_buffer_days",
+            "notes",
+        ]
+
+    def clean_birth_date(self) -> Any:
+        birth_date = self.cleaned_data.get("birth_date")
+        if birth_date is not None and (
+            refusal := patient_services.birth_date_refusal(
+                birth_date=birth_date, today=timezone.localdate(), patient=self.instance
+            )
+        ):
+            raise forms.ValidationError(refusal)
+        return birth_date
+
+
 @admin.register(Patient)
 class PatientAdmin(HistoryReadOnlyAdmin):
+    form = PatientAdminForm
     list_display = [
         "mrn",
         "family_name",
@@ -113,6 +144,24 @@ class PatientAdmin(HistoryReadOnlyAdmin):
                 self.message_user(request, f"Recomputed the refill dates of {count} pump(s).")
 
 
+def _check_event_date(
+    form: forms.ModelForm, field: str, *, what: str, since_birth: bool = True
+) -> None:
+    """The checks of the staff pages on a date an event happened (clinical-rules.md 8)."""
+    day = form.cleaned_data.get(field)
+    if day is None:
+        return
+    patient = form.cleaned_data.get("patient") if since_birth else None
+    refusal = patient_services.event_date_refusal(
+        day,
+        what=what,
+        today=timezone.localdate(),
+        birth_date=patient.birth_date if patient is not None else None,
+    )
+    if refusal:
+        form.add_error(field, refusal)
+
+
 class TrialAdminForm(forms.ModelForm):
     class Meta:
         model = Trial
@@ -136,6 +185,10 @@ class TrialAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
+        _check_event_date(self, "trial_date", what="the trial date")
+        dose = cleaned.get("dose")
+        if dose is not None and dose <= 0:
+            self.add_error("dose", f"A trial dose of {dose.normalize():f} is no dose: above zero.")
         scale = cleaned.get("scale")
         before, after = cleaned.get("score_before"), cleaned.get("score_after")
         computed = None
@@ -252,9 +305,7 @@ class ComplicationAdminForm(forms.ModelForm):
         patient, pump = cleaned.get("patient"), cleaned.get("pump")
         if patient is not None and pump is not None and pump.patient_id != patient.pk:
             self.add_error("pump", "This pump belongs to another patient.")
-        occurred = cleaned.get("occurred_on")
-        if occurred and occurred > timezone.localdate():
-            self.add_error("occurred_on", "The date cannot be in the future.")
+        _check_event_date(self, "occurred_on", what="the complication date")
         return cleaned
 
 
@@ -302,6 +353,8 @@ class MriScanAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
+        _check_event_date(self, "scanned_on", what="the scan date")
+        _check_event_date(self, "pump_checked_on", what="the pump check date", since_birth=False)
         scanned, checked = cleaned.get("scanned_on"), cleaned.get("pump_checked_on")
         if scanned and checked and checked < scanned:
             self.add_error("pump_checked_on", "The pump check comes on or after the scan.")
@@ -339,7 +392,43 @@ class AppointmentAdminForm(forms.ModelForm):
             self.add_error("pump", "This pump belongs to another patient.")
         if cleaned.get("kind") == VisitKind.REFILL and pump is None:
             self.add_error("pump", "A refill visit needs the patient's active pump.")
+        self._check_booking(cleaned)
         return cleaned
+
+    def _check_booking(self, cleaned: dict[str, Any]) -> None:
+        """The date rules of book_visit: any date within the app's bounds; a visit
+        booked or moved here from today up to two years ahead, never for an
+        explanted pump, one per pump, kind and day (clinical-rules.md 8)."""
+        moment = cleaned.get("scheduled_at")
+        if moment is None:
+            return
+        today = timezone.localdate()
+        day = timezone.localtime(moment).date()
+        if refusal := entry_safety.date_refusal(day, today=today, happened=False):
+            self.add_error("scheduled_at", f"The visit date {refusal}")
+            return
+        booking = cleaned.get("status") == VisitStatus.BOOKED and (
+            self.instance.pk is None or {"scheduled_at", "status", "pump"} & set(self.changed_data)
+        )
+        if not booking:
+            return
+        if "scheduled_at" in self.changed_data and (
+            refusal := entry_safety.booking_refusal(day, today=today)
+        ):
+            self.add_error("scheduled_at", f"The visit date {refusal}")
+        patient, pump, kind = cleaned.get("patient"), cleaned.get("pump"), cleaned.get("kind")
+        if pump is not None and not pump.is_active:
+            self.add_error(
+                "pump",
+                f"Pump {pump.serial} was explanted on {pump.explant_date}: "
+                "book for the active pump.",
+            )
+        if patient is not None and kind:
+            existing = patient_services.same_day_booking(
+                patient=patient, pump=pump, kind=kind, day=day, exclude_pk=self.instance.pk
+            )
+            if existing is not None:
+                self.add_error("scheduled_at", patient_services.same_day_message(existing))
 
 
 @admin.register(Appointment)

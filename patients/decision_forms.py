@@ -21,6 +21,7 @@ from patients.choices import (
     TrialScale,
 )
 from patients.models import Patient
+from pumps.fields import ClinicalDecimalField
 from pumps.models import Drug
 
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -44,7 +45,8 @@ class TrialForm(forms.Form):
     trial_date = forms.DateField(widget=DATE)
     method = forms.ChoiceField(choices=TrialMethod.choices)
     drug = forms.ModelChoiceField(queryset=Drug.objects.all(), to_field_name="code")
-    dose = forms.DecimalField(max_digits=10, decimal_places=3, min_value=0)
+    # Read as typed (decimal comma allowed); zero or less is refused by the service.
+    dose = ClinicalDecimalField(max_digits=10, decimal_places=3)
     dose_unit = forms.ChoiceField(choices=TrialDoseUnit.choices, widget=forms.RadioSelect)
     scale = forms.ChoiceField(choices=TrialScale.choices)
     score_before = forms.CharField(

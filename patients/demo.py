@@ -85,6 +85,13 @@ class DemoPlanError(RuntimeError):
 # --- Staff ----------------------------------------------------------------------
 
 
+def physician_of(patient: Patient) -> Any:
+    """The demo gives every patient a physician; the decisions need one."""
+    if patient.treating_physician is None:
+        raise DemoPlanError(f"{patient} has no treating physician")
+    return patient.treating_physician
+
+
 @dataclass(frozen=True)
 class DemoLogin:
     username: str
@@ -703,7 +710,7 @@ class DemoClinic:
         return decisions.decide_trial(
             trial=trial,
             decision=decision,
-            user=patient.treating_physician,
+            user=physician_of(patient),
             now=self.at(on + timedelta(days=1), 16),
             final_outcome=override_to,
             reason=reason,
@@ -762,7 +769,7 @@ class DemoClinic:
             severity=severity,
             outcome=outcome,
             today=self.today,
-            user=patient.treating_physician,
+            user=physician_of(patient),
             notes=notes,
         )
         if pump is not None and complication.pump_id != pump.pk:
@@ -1171,7 +1178,7 @@ class DemoClinic:
         )
         decisions.mark_complication_entered_in_error(
             complication=wrong,
-            user=patient.treating_physician,
+            user=physician_of(patient),
             reason="Written in this record by mistake: it was another patient's.",
             now=self.at(refill.refill_date, 15),
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import TruncDate
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
@@ -25,6 +27,7 @@ from patients.choices import (
     VisitKind,
     VisitStatus,
 )
+from pumps.entry_safety import EARLIEST_DATE, LATEST_DATE  # pure rules: no ORM, no cycle
 
 
 class EnteredInError(models.Model):
@@ -55,6 +58,29 @@ class EnteredInError(models.Model):
 
 # The records still in force: what every calculation and list reads.
 IN_FORCE = models.Q(entered_in_error_at__isnull=True)
+
+# The date bounds of clinical-rules.md 8 (pumps.entry_safety), held by the
+# database too: no door (a script, the shell, a bulk write) can store a date
+# that psycopg cannot read back and that would take every page down.
+EARLIEST_DAY = EARLIEST_DATE
+LATEST_DAY = LATEST_DATE
+# A visit's moment is stored in UTC: a day of slack at each end keeps every
+# local time of those days storable whatever the clinic's time zone (-12 to +14 h).
+EARLIEST_MOMENT = datetime(1899, 12, 31, tzinfo=UTC)
+AFTER_LATEST_MOMENT = datetime(2101, 1, 2, tzinfo=UTC)
+
+
+def date_bounds(
+    field: str, *, label: str, name: str, nullable: bool = False
+) -> models.CheckConstraint:
+    """A check that ``field`` lies within 1900-01-01..2100-12-31 (or is empty)."""
+    within = models.Q(**{f"{field}__gte": EARLIEST_DAY, f"{field}__lte": LATEST_DAY})
+    return models.CheckConstraint(
+        condition=models.Q(**{f"{field}__isnull": True}) | within if nullable else within,
+        name=name,
+        violation_error_message=f"The {label} must lie between "
+        f"{EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}.",
+    )
 
 
 class Patient(models.Model):
@@ -88,6 +114,9 @@ class Patient(models.Model):
     class Meta:
         ordering = ["family_name", "given_name", "mrn"]
         indexes = [models.Index(fields=["family_name", "given_name"])]
+        constraints = [
+            date_bounds("birth_date", label="birth date", name="patient_birth_date_in_bounds")
+        ]
 
     def __str__(self) -> str:
         return f"{self.family_name}, {self.given_name} ({self.mrn})"
@@ -130,6 +159,14 @@ class Trial(EnteredInError):
 
     class Meta:
         ordering = ["-trial_date", "-pk"]
+        constraints = [
+            date_bounds("trial_date", label="trial date", name="trial_date_in_bounds"),
+            models.CheckConstraint(
+                condition=models.Q(dose__gt=0),
+                name="trial_dose_above_zero",
+                violation_error_message="The trial dose must be above zero.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Trial {self.trial_date} for {self.patient}"
@@ -166,6 +203,11 @@ class Complication(EnteredInError):
 
     class Meta:
         ordering = ["-occurred_on", "-pk"]
+        constraints = [
+            date_bounds(
+                "occurred_on", label="complication date", name="complication_occurred_on_in_bounds"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.occurred_on}"
@@ -184,6 +226,15 @@ class MriScan(EnteredInError):
     class Meta:
         ordering = ["-scanned_on", "-pk"]
         verbose_name = "MRI scan"
+        constraints = [
+            date_bounds("scanned_on", label="scan date", name="mriscan_scanned_on_in_bounds"),
+            date_bounds(
+                "pump_checked_on",
+                label="pump check date",
+                name="mriscan_pump_checked_on_in_bounds",
+                nullable=True,
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"MRI on {self.scanned_on}"
@@ -194,14 +245,28 @@ class AppointmentQuerySet(models.QuerySet["Appointment"]):
         return self.filter(status=VisitStatus.BOOKED)
 
     def missed_not_rebooked(self) -> AppointmentQuerySet:
-        """Missed visits with no later booked or done visit of the same kind."""
+        """Missed visits still waiting: no later booked or done visit of the same kind,
+        and, for a missed refill, no refill of that pump (in force) on or after the
+        missed visit's day: the pump was refilled, so nothing is left to rebook."""
+        from pumps.models import Refill  # pumps.models imports this module
+
         later = Appointment.objects.filter(
             patient=models.OuterRef("patient"),
             kind=models.OuterRef("kind"),
             status__in=[VisitStatus.BOOKED, VisitStatus.DONE],
             scheduled_at__gt=models.OuterRef("scheduled_at"),
         )
-        return self.filter(status=VisitStatus.MISSED).exclude(models.Exists(later))
+        refilled = Refill.objects.filter(IN_FORCE).filter(
+            pump=models.OuterRef("pump"),
+            # The visit's clinic-local day: TruncDate uses the current time zone.
+            refill_date__gte=models.OuterRef("missed_day"),
+        )
+        return (
+            self.filter(status=VisitStatus.MISSED)
+            .exclude(models.Exists(later))
+            .annotate(missed_day=TruncDate("scheduled_at"))
+            .exclude(models.Q(kind=VisitKind.REFILL) & models.Exists(refilled))
+        )
 
 
 class Appointment(models.Model):
@@ -234,6 +299,16 @@ class Appointment(models.Model):
         indexes = [
             models.Index(fields=["status", "scheduled_at"]),
             models.Index(fields=["pump", "kind", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    scheduled_at__gte=EARLIEST_MOMENT, scheduled_at__lt=AFTER_LATEST_MOMENT
+                ),
+                name="appointment_scheduled_at_in_bounds",
+                violation_error_message="The visit date must lie between "
+                f"{EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}.",
+            )
         ]
 
     def __str__(self) -> str:

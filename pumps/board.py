@@ -88,6 +88,7 @@ CSV_HEADER = [
     "unsigned_discrepancy",
 ]
 
+
 def _iso(day: date | None) -> str:
     return day.isoformat() if day is not None else ""
 

@@ -22,7 +22,7 @@ from django.db import transaction
 
 from patients.choices import PatientStatus
 from patients.models import Appointment, Patient
-from pumps import services
+from pumps import entry_safety, services
 from pumps.choices import ExplantReason
 from pumps.models import Pump, PumpModel
 
@@ -43,12 +43,19 @@ def is_replacement(reason: str, replace: bool) -> bool:
 def record_explant(
     *, pump: Pump, explant_date: date, reason: str, today: date, new_pump: NewPump | None
 ) -> tuple[Pump, Pump | None]:
-    """Explant ``pump``; when ``new_pump`` is given implant it in the same transaction."""
+    """Explant ``pump``; when ``new_pump`` is given implant it in the same transaction.
+
+    Every refusal (the explant's and the new pump's) comes back at once, each on
+    its field, so the physician corrects the form in one go.
+    """
     errors: dict[str, list[str]] = {}
     if reason == ExplantReason.BATTERY_END_OF_LIFE and new_pump is None:
         errors["new_serial"] = ["A battery replacement needs the new pump's details."]
-    if new_pump is not None and new_pump.implant_date < explant_date:
-        errors["new_implant_date"] = ["The new pump cannot go in before the old one came out."]
+    if new_pump is not None:
+        for field, message in new_pump_refusals(
+            pump.patient, new_pump, today=today, explant_date=explant_date
+        ).items():
+            errors.setdefault(field, []).append(message)
     try:
         old = services.explant_pump(
             pump=pump, explant_date=explant_date, reason=reason, today=today
@@ -64,6 +71,35 @@ def record_explant(
     new = _implant(old.patient, new_pump, today)
     _move_booked_visits(old, new)
     return old, new
+
+
+def new_pump_refusals(
+    patient: Patient, new_pump: NewPump, *, today: date, explant_date: date | None = None
+) -> dict[str, str]:
+    """The new pump's serial and implant date checked as clinical-rules.md 8 asks,
+    named after the form's ``new_*`` fields (``pumps.services.implant_pump`` checks
+    them again: it is the one write path)."""
+    errors: dict[str, str] = {}
+    serial = new_pump.serial.strip()
+    if refusal := entry_safety.serial_refusal(serial):
+        errors["new_serial"] = refusal
+    elif holder := (Pump.objects.filter(serial__iexact=serial).select_related("patient").first()):
+        errors["new_serial"] = (
+            f"Serial {serial} is already recorded, for pump {holder.serial} of "
+            f"{holder.patient.full_name} ({holder.patient.mrn}): check the pump's card."
+        )
+    day = new_pump.implant_date
+    if refusal := entry_safety.date_refusal(day, today=today, happened=True):
+        errors["new_implant_date"] = f"The implant date {refusal}"
+    elif day < patient.birth_date:
+        errors["new_implant_date"] = (
+            f"The implant date {day} is before the patient's birth ({patient.birth_date})."
+        )
+    elif explant_date is not None and day < explant_date:
+        errors["new_implant_date"] = (
+            f"The new pump cannot go in ({day}) before the old one came out ({explant_date})."
+        )
+    return errors
 
 
 def _move_booked_visits(old: Pump, new: Pump) -> None:
@@ -98,6 +134,8 @@ def _implant(patient: Patient, new_pump: NewPump, today: date) -> Pump:
 def record_implant(*, patient: Patient, new_pump: NewPump, today: date) -> Pump:
     """A referred patient's first pump; the patient's status becomes implanted."""
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
+    if errors := new_pump_refusals(patient, new_pump, today=today):
+        raise ValidationError(errors)
     pump = _implant(patient, new_pump, today)
     patient.status = PatientStatus.IMPLANTED
     patient.save(update_fields=["status"])

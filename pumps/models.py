@@ -15,7 +15,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
-from patients.models import EnteredInError
+from patients.models import EnteredInError, date_bounds
 from pumps import schedule
 from pumps.choices import (
     BatteryStatus,
@@ -379,6 +379,20 @@ class Pump(models.Model):
         constraints = [
             # Serials are compared without regard to case (clinical-rules.md 8).
             models.UniqueConstraint(Lower("serial"), name="pump_serial_unique_any_case"),
+            # Section 8's date bounds hold for every writer, raw SQL included.
+            date_bounds("implant_date", label="implant date", name="pump_implant_date_in_bounds"),
+            date_bounds(
+                "explant_date",
+                label="explant date",
+                name="pump_explant_date_in_bounds",
+                nullable=True,
+            ),
+            date_bounds(
+                "eri_reported_on",
+                label="ERI date",
+                name="pump_eri_reported_on_in_bounds",
+                nullable=True,
+            ),
             models.CheckConstraint(
                 name="explant_not_before_implant",
                 condition=Q(explant_date__isnull=True)
@@ -529,6 +543,7 @@ class Refill(EnteredInError):
                 name="one_refill_per_pump_day",
                 condition=Q(entered_in_error_at__isnull=True),
             ),
+            date_bounds("refill_date", label="refill date", name="refill_date_in_bounds"),
             models.CheckConstraint(
                 name="bolus_needs_boluses_per_day",
                 condition=Q(bolus_dose__isnull=True) | Q(bolus_dose=0) | Q(boluses_per_day__gt=0),
@@ -607,6 +622,9 @@ class DoseAdjustment(EnteredInError):
             ),
             models.CheckConstraint(
                 name="adjusted_dose_not_negative", condition=Q(daily_dose__gte=0)
+            ),
+            date_bounds(
+                "adjusted_on", label="dose change date", name="dose_adjustment_date_in_bounds"
             ),
         ]
 

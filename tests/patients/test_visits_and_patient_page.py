@@ -73,7 +73,10 @@ def test_a_visit_cannot_be_booked_in_the_past(nurse_client, pump, today):
         book_url(pump),
         {"kind": "refill", "day": (today - timedelta(days=1)).isoformat(), "at": "09:00"},
     )
-    assert response.context["form"].errors["day"] == ["The visit cannot be booked in the past."]
+    day = today - timedelta(days=1)
+    assert response.context["form"].errors["day"] == [
+        f"The visit date {day.isoformat()} is before today: book a visit from today on."
+    ]
     assert not Appointment.objects.exists()
 
 

@@ -338,8 +338,11 @@ def test_a_refused_new_pump_leaves_the_old_one_in(physician_client, old_pump, to
         },
     )
     assert response.status_code == 200
+    taken = Pump.objects.get(serial="TAKEN")
+    # The duplicate is named with the patient who holds it (case-insensitive match).
     assert response.context["form"].errors["new_serial"] == [
-        "A pump with serial TAKEN is already recorded."
+        f"Serial TAKEN is already recorded, for pump TAKEN of {taken.patient.full_name} "
+        f"({taken.patient.mrn}): check the pump's card."
     ]
     old_pump.refresh_from_db()
     assert old_pump.is_active  # the explant was rolled back with the refused implant
@@ -359,7 +362,7 @@ def test_an_explant_in_the_future_is_refused(physician_client, old_pump, today):
         explant_url(old_pump), {"explant_date": tomorrow, "reason": "infection"}
     )
     assert response.context["form"].errors["explant_date"] == [
-        "The explant date cannot be in the future."
+        f"{tomorrow} is after today ({today.isoformat()}): it has not happened yet."
     ]
     old_pump.refresh_from_db()
     assert old_pump.is_active
@@ -427,7 +430,10 @@ def test_a_future_mri_is_refused(physician_client, today):
         reverse("patients:record_mri", args=[patient.pk]),
         {"scanned_on": (today + timedelta(days=1)).isoformat()},
     )
-    assert response.context["form"].errors["scanned_on"] == ["Record the MRI once it is done."]
+    tomorrow = today + timedelta(days=1)
+    assert response.context["form"].errors["scanned_on"] == [
+        f"The scan date {tomorrow} is after today ({today}): it has not happened yet."
+    ]
     assert not MriScan.objects.exists()
 
 

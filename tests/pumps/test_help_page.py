@@ -18,7 +18,8 @@ def test_the_help_page_lists_refusals_confirmations_and_the_shipped_ranges(nurse
     assert "Asks you to confirm" in page
     assert "50 to 4000 mcg/mL" in page  # baclofen, clinical-rules.md 2
     assert "500 to 50000 mcg/mL" in page  # morphine 0.5 to 50 mg/mL
-    assert "1 mL</td>" in page and "1.5 mL</td>" in page  # thresholds of 20 mL pumps, Codman
+    assert "1 mL</td>" in page  # the threshold of 20 mL pumps
+    assert "1.5 mL</td>" in page  # the Codman's
     assert "<kbd>12,5</kbd> is 12.5" in page
 
 

@@ -290,9 +290,7 @@ def test_discrepancy_is_flagged_only_above_the_threshold(actual, expected, flagg
         ("13.01", True),
     ],
 )
-def test_with_boluses_the_expected_residual_is_a_range_judged_from_its_nearer_end(
-    actual, flagged
-):
+def test_with_boluses_the_expected_residual_is_a_range_judged_from_its_nearer_end(actual, flagged):
     assert (
         schedule.is_discrepancy(
             actual_ml=Fraction(actual),
