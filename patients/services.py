@@ -109,7 +109,7 @@ def same_day_message(existing: Appointment) -> str:
 
 def battery_warning(*, pump: Pump | None, day: date) -> str | None:
     """Warn when a visit falls after the pump's battery stops (clinical-rules.md 5)."""
-    if pump is None or pump.eri_replace_by is None or day <= pump.eri_replace_by:
+    if pump is None or not pump.battery_stops_before(day):
         return None
     return (
         f"The battery stops before this date (replace by {pump.eri_replace_by:%a %d %b %Y}): "

@@ -589,20 +589,8 @@ class RefillAdminForm(forms.ModelForm):
         return set(self.changed_data) & set(REFILL_CLINICAL_FIELDS)
 
     def as_fill(self) -> services.Fill:
-        data = self.cleaned_data
-        return services.Fill(
-            refill_date=self.instance.refill_date,
-            drug=data["drug"],
-            concentration=data["concentration"],
-            concentration_unit=data["concentration_unit"],
-            daily_dose=data["daily_dose"],
-            dose_unit=data["dose_unit"],
-            volume_ml=data["volume_ml"],
-            residual_ml=data.get("residual_ml"),
-            eri=bool(data.get("eri")),
-            bolus_dose=data.get("bolus_dose"),
-            boluses_per_day=data.get("boluses_per_day"),
-        )
+        # Its date is the recorded refill's own: a wrong day is entered in error.
+        return services.Fill.of(self.cleaned_data, refill_date=self.instance.refill_date)
 
     def _check_fill(self, cleaned: dict[str, Any]) -> None:
         # The admin's change view runs in a transaction: the lock taken here

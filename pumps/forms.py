@@ -66,8 +66,13 @@ class RefillForm(forms.Form):
     residual_ml = ClinicalDecimalField(label="Residual withdrawn (mL)", required=False, **ML_DIGITS)
     volume_ml = ClinicalDecimalField(label="Volume in the pump after the fill (mL)", **ML_DIGITS)
     eri = forms.BooleanField(label="ERI showed on the programmer", required=False)
+    # A text box, not type=number: a browser's number box sends "7,5" as nothing.
     pain_score = forms.IntegerField(
-        label="Pain score (0 to 10)", min_value=0, max_value=10, required=False
+        label="Pain score (0 to 10)",
+        min_value=0,
+        max_value=10,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
     ashworth_score = forms.ChoiceField(
         label="Modified Ashworth", choices=ASHWORTH_CHOICES, required=False
@@ -140,20 +145,7 @@ class RefillForm(forms.Form):
 
     def as_fill(self) -> services.Fill:
         """The fill as typed, for the services; call once the form is valid."""
-        data = self.cleaned_data
-        return services.Fill(
-            refill_date=data["refill_date"],
-            drug=data["drug"],
-            concentration=data["concentration"],
-            concentration_unit=data["concentration_unit"],
-            daily_dose=data["daily_dose"],
-            dose_unit=data["dose_unit"],
-            volume_ml=data["volume_ml"],
-            residual_ml=data["residual_ml"],
-            eri=data["eri"],
-            bolus_dose=data["bolus_dose"],
-            boluses_per_day=data["boluses_per_day"],
-        )
+        return services.Fill.of(self.cleaned_data)
 
     def confirmed(self, warnings: list[str]) -> bool:
         """True when the nurse ticked confirm for exactly these warnings."""

@@ -20,6 +20,11 @@ Number = Decimal | Fraction | int
 
 MCG_PER_MG = 1000
 
+# The last day the app accepts or computes (clinical-rules.md 8): an alarm
+# further off than this is "not reached" (a near-zero rate), never a date that
+# overflows Python's calendar or the database's.
+LAST_DATE = date(2100, 12, 31)
+
 _CONCENTRATION_TO_MCG_PER_ML = {
     ConcentrationUnit.MG_PER_ML: MCG_PER_MG,
     ConcentrationUnit.MCG_PER_ML: 1,
@@ -180,7 +185,10 @@ def alarm_date(
     for index, (start, rate) in enumerate(segments):
         next_start = segments[index + 1][0] if index + 1 < len(segments) else None
         if rate > 0:
-            reached = start + timedelta(days=math.floor((volume - alarm) / rate))
+            days = math.floor((volume - alarm) / rate)
+            if days > (LAST_DATE - start).days:
+                return None  # not within the app's dates: as good as never
+            reached = start + timedelta(days=days)
             if next_start is None or reached < next_start:
                 return reached
         if next_start is not None:

@@ -8,7 +8,7 @@ the import are all doors in), and recomputes the stored schedule with
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -346,6 +346,14 @@ class Fill:
     eri: bool = False
     bolus_dose: Decimal | None = None
     boluses_per_day: int | None = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any], **overrides: Any) -> Fill:
+        """The fill named by a form's cleaned data (extra keys ignored)."""
+        picked: dict[str, Any] = {name: values.get(name) for name in cls.__dataclass_fields__}
+        picked.update(overrides)
+        picked["eri"] = bool(picked["eri"])
+        return cls(**picked)
 
     @property
     def has_boluses(self) -> bool:

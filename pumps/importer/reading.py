@@ -19,10 +19,11 @@ from django.conf import settings
 
 from pumps.importer.problems import Problems, Source
 
-# Control characters (Cc) and invisible format characters (Cf: zero-width
-# spaces, bidirectional marks, a byte order mark inside a cell) are never
-# stored: a serial or name holding one looks right on screen and matches nothing.
-REFUSED_CATEGORIES = frozenset({"Cc", "Cf"})
+# Control characters (Cc), invisible format characters (Cf: zero-width
+# spaces, bidirectional marks, a byte order mark inside a cell) and the
+# Unicode line and paragraph separators (Zl, Zp) are never stored: a serial or
+# name holding one looks right on screen and matches nothing.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)

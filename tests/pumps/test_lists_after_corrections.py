@@ -180,3 +180,24 @@ def test_the_due_list_csv_neutralises_cells_a_spreadsheet_would_run():
     row = next(csv.DictReader(io.StringIO(out.getvalue())))
     assert (row["mrn"], row["serial"]) == ("'=1+1", "'-SN1")
     assert row["battery_replace_by"] == ""
+
+
+def test_the_patient_page_warns_of_a_due_date_and_a_visit_after_the_battery_stops(nurse_client):
+    from datetime import time
+
+    from patients.services import book_visit
+
+    pump = make_pump(serial="ERI-PAGE", implant_date=D("2024-01-01"), model="synchromed_ii_40")
+    morphine(pump, "2026-03-31")  # due 2026-06-24
+    services.record_eri(pump=pump, seen_on=D("2026-03-20"), today=FAR_FUTURE)  # by 2026-06-18
+    book_visit(
+        patient=pump.patient,
+        pump=pump,
+        kind="refill",
+        day=D("2026-06-20"),
+        at=time(9),
+        today=AS_OF,
+    )
+    page = nurse_client.get(reverse("patients:detail", args=[pump.patient_id])).content.decode()
+    assert 'data-problem="due-after-battery"' in page
+    assert 'data-problem="after-battery"' in page

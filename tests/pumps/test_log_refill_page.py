@@ -140,6 +140,9 @@ def test_a_clean_refill_saves_and_states_the_new_dates(nurse_client, pump, today
         ({"refill_date": "31/12/2026"}, "refill_date", "Enter a valid date."),
         ({"volume_ml": ""}, "volume_ml", "This field is required."),
         ({"pain_score": "11"}, "pain_score", "Ensure this value is less than or equal to 10."),
+        # Whole numbers are text boxes too: "7,5" reaches the server and is refused.
+        ({"pain_score": "7,5"}, "pain_score", "Enter a whole number."),
+        ({"boluses_per_day": "2,5"}, "boluses_per_day", "Enter a whole number."),
     ],
 )
 def test_bad_input_is_refused_with_a_field_error_and_nothing_saved(
@@ -680,3 +683,15 @@ GET_QUERIES = 7
 # history), 2 booked visits to close, store_schedule 6 (latest fill, an
 # earlier fill, dose changes, open flags, pump update, pump history).
 POST_QUERIES = 28
+
+
+def test_no_clinical_number_on_the_refill_form_is_a_browser_number_box(nurse_client, pump):
+    """A type=number box drops a decimal comma before the server sees it (issue 12)."""
+    import re
+
+    page = nurse_client.get(url(pump)).content.decode()
+    assert 'type="number"' not in page
+    for name in ("concentration", "daily_dose", "bolus_dose", "residual_ml", "volume_ml"):
+        (tag,) = re.findall(rf'<input[^>]*name="{name}"[^>]*>', page)
+        assert 'type="text"' in tag
+        assert 'inputmode="decimal"' in tag

@@ -533,3 +533,26 @@ def test_a_change_from_a_zero_dose_does_not_divide_by_zero():
 def test_a_dose_change_names_both_doses_in_one_unit():
     (message,) = warnings_for("0", schedule.DoseLimits(), previous="9000")
     assert "(9 mg/day to 0 mg/day)" in message
+
+
+@pytest.mark.parametrize("rate", [Fraction(1, 10**12), Fraction(1, 10**40)])
+def test_a_near_zero_rate_never_reaches_the_alarm_and_never_overflows(rate):
+    dates = schedule.refill_dates(
+        fill_date=D("2026-01-01"),
+        volume_ml=20,
+        alarm_ml=2,
+        daily_volume=rate,
+        stability_days=90,
+        margin_days=5,
+    )
+    assert dates.alarm is None
+    assert (dates.deadline, dates.limited_by) == (D("2026-04-01"), "stability")
+
+
+def test_an_alarm_on_the_last_accepted_day_is_still_a_date():
+    # 18 mL above the alarm at 18/N mL a day, N days to 2100-12-31.
+    days = (schedule.LAST_DATE - D("2026-01-01")).days
+    alarm = schedule.alarm_date(
+        fill_date=D("2026-01-01"), volume_ml=20, alarm_ml=2, daily_volume=Fraction(18, days)
+    )
+    assert alarm == schedule.LAST_DATE

@@ -86,5 +86,36 @@ def test_the_policy_defaults_are_sections_3_and_4() -> None:
     policy = SchedulePolicy.current()
     assert policy.refill_margin_days == 5
     assert policy.lookahead_days == 14
-    assert policy.discrepancy_threshold_ml == Decimal("2.0")
     assert policy.dose_change_warn_percent == 30
+
+
+def test_the_discrepancy_threshold_is_per_model_5_percent_of_the_reservoir() -> None:
+    thresholds = dict(PumpModel.objects.values_list("code", "discrepancy_threshold_ml"))
+    assert thresholds == {
+        "synchromed_ii_20": Decimal("1.0"),
+        "synchromed_ii_40": Decimal("2.0"),
+        "prometra_ii_20": Decimal("1.0"),
+        "prometra_ii_40": Decimal("2.0"),
+        "codman_3000": Decimal("1.5"),
+    }
+
+
+def test_the_accepted_concentrations_are_section_2s_in_mcg_per_ml() -> None:
+    ranges = {
+        code: (low, high)
+        for code, low, high in Drug.objects.values_list(
+            "code", "concentration_min_mcg_per_ml", "concentration_max_mcg_per_ml"
+        )
+    }
+    assert ranges == {
+        "baclofen": (Decimal("50"), Decimal("4000")),
+        "morphine": (Decimal("500"), Decimal("50000")),  # 0.5 to 50 mg/mL
+        "hydromorphone": (Decimal("500"), Decimal("100000")),  # 0.5 to 100 mg/mL
+        "ziconotide": (Decimal("1"), Decimal("100")),
+        "bupivacaine": (Decimal("500"), Decimal("40000")),  # 0.5 to 40 mg/mL
+        "clonidine": (Decimal("50"), Decimal("3000")),
+        "fentanyl": (Decimal("5"), Decimal("5000")),
+        "sufentanil": (Decimal("5"), Decimal("500")),
+        "admixture": (None, None),
+        "other": (None, None),
+    }

@@ -49,17 +49,19 @@ def test_marking_a_booked_visit_booked_is_refused_and_writes_no_history(
 @pytest.mark.parametrize(
     ("serial", "shown"),
     [
-        ("SN\n1", "SN\\n1"),
-        ("SN\x1e1", "SN\\x1e1"),
-        ("SN\x1b[2J", "SN\\x1b[2J"),
-        ("SN\u20281", "SN\\u20281"),
+        ("SN\n1", "U+000A"),
+        ("SN\x1e1", "U+001E"),
+        ("SN\x1b[2J", "U+001B"),
+        ("SN\u20281", "U+2028"),
     ],
 )
 def test_a_problem_naming_a_cell_with_a_line_break_stays_on_one_line(
     db: None, tmp_path: Path, serial: str, shown: str
 ) -> None:
     """A serial with a line break was echoed raw, splitting one problem over two
-    lines (and an escape code in a cell went straight to the terminal)."""
+    lines (and an escape code in a cell went straight to the terminal). Such a
+    cell is now refused outright (docs/interfaces.md), each row on one line
+    that names the character by its code point."""
     pumps = tmp_path / "pumps.csv"
     row = f'F1,A,B,1970-01-01,cancer_pain,synchromed_ii_20,"{serial}",2024-01-01\n'
     pumps.write_text(
@@ -72,10 +74,13 @@ def test_a_problem_naming_a_cell_with_a_line_break_stays_on_one_line(
     with pytest.raises(CommandError):
         call_command("import_clinic", pumps, stderr=stderr, stdout=StringIO())
     problems = stderr.getvalue().splitlines()
-    assert len(problems) == 1, problems
     # The quoted line break makes the second row line 4, as an editor counts.
-    assert problems[0].startswith(f"{4 if chr(10) in serial else 3}: serial: ")
-    assert shown in problems[0]
+    second = 4 if chr(10) in serial else 3
+    assert [problem.split(":")[0] for problem in problems] == ["2", str(second)], problems
+    for problem in problems:
+        assert problem.split(": ", 2)[1] == "serial"
+        assert shown in problem
+        assert "\x1b" not in problem
 
 
 @pytest.mark.parametrize(
