@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 
 from patients import reviews
 from patients.choices import ReviewStatus, TrialDecision, VisitKind, VisitStatus
@@ -54,14 +54,18 @@ def unsigned_discrepancies() -> QuerySet[Refill]:
 
 
 def batteries_to_plan(*, today: date, lookahead_days: int) -> PumpQuerySet:
-    """ERI, window and overdue batteries, the window closing first, with the consult booked."""
+    """ERI, window and overdue batteries, the soonest to stop first, with the consult booked.
+
+    An ERI pump stops by its replace-by date (section 5), the others by the
+    window's close: the same dates that rank them on the due list.
+    """
     return (
         Pump.objects.active()
         .with_statuses(today, lookahead_days)
         .filter(battery_status__in=BATTERY_TO_PLAN)  # type: ignore[misc]
         .annotate(consult_at=_first_booked([VisitKind.BATTERY_CONSULT]))
         .select_related("patient", "model")
-        .order_by("battery_window_closes", "serial")
+        .order_by(Coalesce("eri_replace_by", "battery_window_closes"), "serial")
     )
 
 

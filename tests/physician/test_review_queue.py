@@ -65,7 +65,8 @@ def test_unsigned_discrepancies_of_active_pumps_are_listed_until_signed_off(
     assert section(physician_client.get(URL), "discrepancies") == []
 
 
-def test_batteries_to_plan_by_window_closing_date_with_the_consult(physician_client, today):
+def test_batteries_to_plan_soonest_to_stop_first_with_the_consult(physician_client, today):
+    """By the window's close, or for ERI the replace-by date (clinical-rules.md 5)."""
     years = 365
     window = make_pump(serial="WINDOW", implant_date=today - timedelta(days=6 * years))
     overdue = make_pump(serial="OVERDUE", implant_date=today - timedelta(days=7 * years + 10))
@@ -82,7 +83,8 @@ def test_batteries_to_plan_by_window_closing_date_with_the_consult(physician_cli
         today=today,
     )
     batteries = section(physician_client.get(URL), "batteries")
-    assert [pump.serial for pump in batteries] == ["OVERDUE", "WINDOW", "ERI"]
+    # The ERI pump stops in 90 days; the window pump's closes in about a year.
+    assert [pump.serial for pump in batteries] == ["OVERDUE", "ERI", "WINDOW"]
     consults = {pump.serial: pump.consult_at for pump in batteries}
     assert consults["WINDOW"] is not None
     assert consults["OVERDUE"] is None
