@@ -153,6 +153,8 @@ def test_eri_pumps_rank_by_replace_by_on_the_due_list_and_the_worklist(eri_pumps
     page = nurse_client.get(reverse("pumps:worklist"), {"status": "battery"})
     assert [p.serial for p in page.context["page"].object_list] == ["ERI-YOUNG", "ERI-OLD"]
     assert 'data-replace-by="2026-05-27"' in page.content.decode()
+    board = nurse_client.get(reverse("pumps:board"), {"battery_status": "eri"})
+    assert 'data-replace-by="2026-06-28"' in board.content.decode()
 
 
 def test_replace_by_is_null_unless_the_status_is_eri():
