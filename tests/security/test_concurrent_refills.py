@@ -98,13 +98,15 @@ def record(pump_id: int, on: date, today: date) -> Callable[[], Refill]:
     def job() -> Refill:
         return services.record_fill(
             pump=Pump.objects.get(pk=pump_id),
-            refill_date=on,
-            drug=Drug.objects.get(code="morphine"),
-            concentration=Decimal("20"),
-            concentration_unit="mg/mL",
-            daily_dose=Decimal("4"),
-            dose_unit="mg/day",
-            volume_ml=Decimal("20"),
+            fill=services.Fill(
+                refill_date=on,
+                drug=Drug.objects.get(code="morphine"),
+                concentration=Decimal("20"),
+                concentration_unit="mg/mL",
+                daily_dose=Decimal("4"),
+                dose_unit="mg/day",
+                volume_ml=Decimal("20"),
+            ),
             today=today,
         )
 
