@@ -251,14 +251,16 @@ def close_refill_visit(*, pump_id: int, refill_date: date) -> Appointment | None
     on or before the refill day, else the next one booked after it (an early
     refill makes the next booking unnecessary). Missed visits it replaces count
     as rebooked because a done visit now follows them."""
-    booked = Appointment.objects.select_for_update().filter(
-        pump_id=pump_id, kind=VisitKind.REFILL, status=VisitStatus.BOOKED
+    # One read of the pump's booked refill visits (a handful at most), chosen here.
+    booked = list(
+        Appointment.objects.select_for_update()
+        .filter(pump_id=pump_id, kind=VisitKind.REFILL, status=VisitStatus.BOOKED)
+        .order_by("scheduled_at")
     )
     end_of_day = local_datetime(refill_date, time.max)
-    visit = (
-        booked.filter(scheduled_at__lte=end_of_day).order_by("-scheduled_at").first()
-        or booked.filter(scheduled_at__gt=end_of_day).order_by("scheduled_at").first()
-    )
+    on_or_before = [visit for visit in booked if visit.scheduled_at <= end_of_day]
+    after = [visit for visit in booked if visit.scheduled_at > end_of_day]
+    visit = on_or_before[-1] if on_or_before else (after[0] if after else None)
     if visit is not None:
         visit.status = VisitStatus.DONE
         visit.save(update_fields=["status"])

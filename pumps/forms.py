@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from typing import Any, cast
 
@@ -16,10 +15,9 @@ from pumps.choices import ConcentrationUnit, DoseUnit
 from pumps.fields import ClinicalDecimalField
 from pumps.formatting import plain_decimal
 from pumps.models import Drug, Pump
+from pumps.refill_entry import warnings_digest
 
-
-def warnings_digest(warnings: list[str]) -> str:
-    return hashlib.sha256("\n".join(warnings).encode()).hexdigest()[:16]
+__all__ = ["RefillForm", "warnings_digest"]
 
 
 ASHWORTH_CHOICES = [("", "Not scored")] + [(g, g) for g in ("0", "1", "1+", "2", "3", "4")]
@@ -86,8 +84,19 @@ class RefillForm(forms.Form):
     warnings_digest = forms.CharField(widget=forms.HiddenInput, required=False)
     submission_token = forms.UUIDField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, pump: Pump, expected_residual: str | None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, *args, pump: Pump | None = None, expected_residual: str | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
+        if pump is not None:
+            self.describe(pump, expected_residual)
+
+    def describe(self, pump: Pump, expected_residual: str | None) -> None:
+        """Help texts and layout for ``pump``; call before rendering.
+
+        A submitted form is converted before its pump is read (under the
+        lock, by the service), so this comes after ``is_valid``.
+        """
         self.pump = pump
         reservoir = plain_decimal(pump.model.reservoir_ml)
         self.fields["volume_ml"].help_text = f"This pump holds at most {reservoir} mL."
@@ -147,11 +156,11 @@ class RefillForm(forms.Form):
         """The fill as typed, for the services; call once the form is valid."""
         return services.Fill.of(self.cleaned_data)
 
-    def confirmed(self, warnings: list[str]) -> bool:
-        """True when the nurse ticked confirm for exactly these warnings."""
-        return bool(self.cleaned_data.get("confirm")) and self.cleaned_data.get(
-            "warnings_digest"
-        ) == warnings_digest(warnings)
+    def confirmed_digest(self) -> str | None:
+        """The digest of the warnings the nurse ticked to confirm, or None."""
+        if not self.cleaned_data.get("confirm"):
+            return None
+        return self.cleaned_data.get("warnings_digest") or None
 
     def ask_for_confirmation(self, warnings: list[str]) -> None:
         """Show the confirm box, unticked: each set of warnings needs its own decision."""

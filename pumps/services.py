@@ -8,7 +8,7 @@ the import are all doors in), and recomputes the stored schedule with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,9 +28,24 @@ from pumps.formatting import plain_decimal
 from pumps.models import DoseAdjustment, Drug, Pump, PumpModel, Refill, SchedulePolicy
 
 
+def lock_pump(pk: int) -> Pump:
+    """Read the pump under a row lock so two writers queue, never interleave.
+
+    Only the pump's row is locked (``of``): locking the joined model row too
+    would queue every writer of every pump of that model behind one another.
+    The latest fill is read after the lock, in its own statement, never
+    joined here: in PostgreSQL's read committed mode a lock that waited for
+    another writer returns the pump's new row but the joined rows as they
+    were before that writer committed.
+    """
+    return (
+        Pump.objects.select_for_update(of=("self",)).select_related("model", "patient").get(pk=pk)
+    )
+
+
 def _lock(pump: Pump) -> Pump:
-    """Re-read the pump under a row lock so two writers queue, never interleave."""
-    return Pump.objects.select_for_update().select_related("model", "patient").get(pk=pump.pk)
+    """Re-read ``pump`` under its row lock (lock_pump)."""
+    return lock_pump(pump.pk)
 
 
 # --- The schedule --------------------------------------------------------------
@@ -157,21 +172,49 @@ def store_schedule(pump: Pump, *, policy: SchedulePolicy | None = None) -> Pump:
     policy = policy or SchedulePolicy.current()
     refills = Refill.objects.filter(IN_FORCE, pump=pump)
     latest = refills.select_related("drug").order_by("-refill_date").first()
+    if latest is None:
+        return _store_schedule_of(pump, latest=None, is_first=True, adjustments=(), policy=policy)
+    return _store_schedule_of(
+        pump,
+        latest=latest,
+        is_first=not refills.filter(refill_date__lt=latest.refill_date).exists(),
+        adjustments=DoseAdjustment.objects.filter(
+            IN_FORCE, pump=pump, adjusted_on__gt=latest.refill_date
+        ),
+        policy=policy,
+    )
+
+
+def _store_schedule_of(
+    pump: Pump,
+    *,
+    latest: Refill | None,
+    is_first: bool,
+    adjustments: Iterable[DoseAdjustment],
+    policy: SchedulePolicy,
+    also: Sequence[str] = (),
+    open_discrepancies: int | None = None,
+) -> Pump:
+    """store_schedule from a latest fill already read (record_fill knows it).
+
+    ``adjustments``: dose changes in force; those after the latest fill count.
+    ``also``: other pump fields set by the caller, saved in the same UPDATE
+    (one history row, not two). ``open_discrepancies``: the count when the
+    caller knows it, else counted.
+    """
     fill = None
     changes: list[schedule.RateChange] = []
     if latest is not None:
-        is_first = not refills.filter(refill_date__lt=latest.refill_date).exists()
         fill = fill_facts(latest, is_first_fill=is_first)
-        changes = rate_changes_after(
-            latest,
-            DoseAdjustment.objects.filter(IN_FORCE, pump=pump, adjusted_on__gt=latest.refill_date),
-        )
+        changes = rate_changes_after(latest, adjustments)
     values = compute_schedule(pump=pump, fill=fill, rate_changes=changes, policy=policy)
-    values["open_discrepancies"] = count_open_discrepancies(pump)
+    values["open_discrepancies"] = (
+        count_open_discrepancies(pump) if open_discrepancies is None else open_discrepancies
+    )
     pump.latest_fill = latest
     for field, value in values.items():
         setattr(pump, field, value)
-    pump.save(update_fields=["latest_fill", *values])
+    pump.save(update_fields=["latest_fill", *values, *also])
     return pump
 
 
@@ -294,24 +337,96 @@ def previous_fill(pump: Pump, before: date) -> Refill | None:
     )
 
 
+@dataclass(frozen=True)
+class FillContext:
+    """What a fill on ``on`` is checked against, read once per request.
+
+    ``latest``: the pump's latest fill in force (any date); ``previous``: the
+    latest in force before ``on`` (the same one, unless ``on`` is not after
+    it); ``adjustments``: the dose changes in force after ``previous`` (after
+    ``on`` when there is none), which both the residual check and the new
+    schedule need.
+    """
+
+    on: date
+    latest: Refill | None
+    previous: Refill | None
+    adjustments: tuple[DoseAdjustment, ...]
+
+    @property
+    def latest_date(self) -> date | None:
+        return self.latest.refill_date if self.latest is not None else None
+
+    def adjustments_until(self, day: date) -> list[DoseAdjustment]:
+        """The dose changes after the previous fill, up to ``day`` (the residual check)."""
+        return [adjustment for adjustment in self.adjustments if adjustment.adjusted_on <= day]
+
+
+def fill_context(pump: Pump, on: date, *, recent: Sequence[Refill] | None = None) -> FillContext:
+    """FillContext for a fill on ``on``: two queries, one when ``recent`` is given.
+
+    ``recent``: the pump's latest fills in force, newest first, with their
+    drugs (for the form's page, ``[pump.latest_fill]`` read with the pump;
+    under a lock, read after it). The previous fill is among them unless
+    ``on`` is not after any of them (a refusal, or a second look at a day
+    already filled), when it is read.
+    """
+    if not pump.pk:  # not saved yet (the import's new pumps): no fills
+        return FillContext(on=on, latest=None, previous=None, adjustments=())
+    if recent is None:
+        recent = list(
+            Refill.objects.filter(IN_FORCE, pump=pump)
+            .select_related("drug")
+            .order_by("-refill_date")[:2]
+        )
+    latest = recent[0] if recent else None
+    previous = next((refill for refill in recent if refill.refill_date < on), None)
+    if previous is None and recent:  # every one read is on or after ``on``
+        previous = previous_fill(pump, on)
+    since = previous.refill_date if previous is not None else on
+    adjustments = DoseAdjustment.objects.filter(IN_FORCE, pump=pump, adjusted_on__gt=since)
+    return FillContext(
+        on=on,
+        latest=latest,
+        previous=previous,
+        adjustments=tuple(adjustments.order_by("adjusted_on")),
+    )
+
+
 def check_residual(
-    *, pump: Pump, refill_date: date, residual_ml: Decimal | None, previous: Refill | None = None
+    *,
+    pump: Pump,
+    refill_date: date,
+    residual_ml: Decimal | None,
+    previous: Refill | None = None,
+    context: FillContext | None = None,
 ) -> ResidualCheck:
     """Expected residual from the previous fill, and whether the actual one is flagged.
 
     The threshold is the pump model's (section 4). ``previous`` defaults to
-    the latest fill in force before ``refill_date``.
+    the latest fill in force before ``refill_date``; a ``context`` for that
+    date (fill_context) gives it and the dose changes without a query.
     """
-    previous = previous or previous_fill(pump, refill_date)
+    adjustments: Iterable[DoseAdjustment]
+    if context is not None:
+        assert context.on == refill_date
+        previous = context.previous
+        adjustments = context.adjustments_until(refill_date)
+    else:
+        previous = previous or previous_fill(pump, refill_date)
     if previous is None:
         return ResidualCheck(expected=None, discrepancy=False)
-    adjustments = (
-        DoseAdjustment.objects.filter(
-            IN_FORCE, pump=pump, adjusted_on__gt=previous.refill_date, adjusted_on__lte=refill_date
+    if context is None:
+        adjustments = (
+            DoseAdjustment.objects.filter(
+                IN_FORCE,
+                pump=pump,
+                adjusted_on__gt=previous.refill_date,
+                adjusted_on__lte=refill_date,
+            )
+            if pump.pk
+            else DoseAdjustment.objects.none()  # a new pump has no reprogramming yet
         )
-        if pump.pk
-        else DoseAdjustment.objects.none()  # a new pump has no reprogramming yet
-    )
     expected = expected_residual(previous, refill_date, adjustments)
     flagged = residual_flagged(
         residual_ml, expected, threshold_ml=pump.model.discrepancy_threshold_ml
@@ -407,11 +522,19 @@ def _mL(amount: Decimal) -> str:
     return f"{plain_decimal(amount)} mL"
 
 
-def validate_fill(*, pump: Pump, fill: Fill, today: date, correcting: Refill | None = None) -> None:
+def validate_fill(
+    *,
+    pump: Pump,
+    fill: Fill,
+    today: date,
+    correcting: Refill | None = None,
+    context: FillContext | None = None,
+) -> None:
     """The refusals of sections 2, 4 and 8 for a fill, whichever door it came through.
 
     ``correcting``: the recorded refill these values correct (its date and
-    pump stay; later refills may follow it). Raises ``ValidationError`` with a
+    pump stay; later refills may follow it). ``context``: the pump's latest
+    fill already read (fill_context). Raises ``ValidationError`` with a
     message per field, in staff's words.
     """
     errors: dict[str, str] = {}
@@ -428,7 +551,9 @@ def validate_fill(*, pump: Pump, fill: Fill, today: date, correcting: Refill | N
         pass  # the date is the recorded refill's own
     elif pump.pk:  # a pump not yet saved (the import's new pumps) has no refills
         latest = (
-            pump.refills.filter(IN_FORCE)
+            context.latest_date
+            if context is not None
+            else pump.refills.filter(IN_FORCE)
             .order_by("-refill_date")
             .values_list("refill_date", flat=True)
             .first()
@@ -511,16 +636,29 @@ class FillWarning:
 
 
 def fill_warnings(
-    *, pump: Pump, fill: Fill, previous: Refill | None = None, policy: SchedulePolicy
+    *,
+    pump: Pump,
+    fill: Fill,
+    previous: Refill | None = None,
+    policy: SchedulePolicy,
+    context: FillContext | None = None,
 ) -> list[FillWarning]:
     """What must be confirmed before a valid fill is saved (sections 2, 4 and 8).
 
-    ``previous`` defaults to the pump's latest fill in force before this one.
+    ``previous`` defaults to the pump's latest fill in force before this one;
+    a ``context`` (fill_context) gives it and the dose changes without a query.
     """
-    previous = previous or previous_fill(pump, fill.refill_date)
+    if context is not None:
+        previous = context.previous
+    else:
+        previous = previous or previous_fill(pump, fill.refill_date)
     warnings: list[FillWarning] = []
     check = check_residual(
-        pump=pump, refill_date=fill.refill_date, residual_ml=fill.residual_ml, previous=previous
+        pump=pump,
+        refill_date=fill.refill_date,
+        residual_ml=fill.residual_ml,
+        previous=previous,
+        context=context,
     )
     if check.discrepancy and check.expected is not None and fill.residual_ml is not None:
         expected = check.expected
@@ -594,9 +732,42 @@ def record_fill(
     confirm first (``fill_warnings``). Closes the booked refill visit it fulfils.
     """
     pump = _lock(pump)
-    validate_fill(pump=pump, fill=fill, today=today)
-    policy = policy or SchedulePolicy.current()
-    check = check_residual(pump=pump, refill_date=fill.refill_date, residual_ml=fill.residual_ml)
+    return record_locked_fill(
+        pump=pump,
+        fill=fill,
+        context=fill_context(pump, fill.refill_date),
+        today=today,
+        pain_score=pain_score,
+        ashworth_score=ashworth_score,
+        notes=notes,
+        recorded_by=recorded_by,
+        submission_token=submission_token,
+        policy=policy or SchedulePolicy.current(),
+    )
+
+
+def record_locked_fill(
+    *,
+    pump: Pump,
+    fill: Fill,
+    context: FillContext,
+    today: date,
+    policy: SchedulePolicy,
+    pain_score: int | None = None,
+    ashworth_score: str = "",
+    notes: str = "",
+    recorded_by=None,  # type: ignore[no-untyped-def]
+    submission_token: UUID | None = None,
+) -> Refill:
+    """record_fill on a pump read by ``lock_pump`` in the caller's transaction.
+
+    ``context`` is fill_context(pump, fill.refill_date), read after that
+    lock: nothing the checks or the new schedule need is read twice.
+    """
+    validate_fill(pump=pump, fill=fill, today=today, context=context)
+    check = check_residual(
+        pump=pump, refill_date=fill.refill_date, residual_ml=fill.residual_ml, context=context
+    )
     columns = (
         residual_columns(
             fill.residual_ml, check.expected, threshold_ml=pump.model.discrepancy_threshold_ml
@@ -625,10 +796,21 @@ def record_fill(
         **columns,
     )
     close_refill_visit(pump_id=pump.pk, refill_date=fill.refill_date)
+    also: list[str] = []
     if fill.eri and (pump.eri_reported_on is None or fill.refill_date < pump.eri_reported_on):
         pump.eri_reported_on = fill.refill_date
-        pump.save(update_fields=["eri_reported_on"])
-    store_schedule(pump, policy=policy)
+        also.append("eri_reported_on")  # saved with the schedule it moves (section 5)
+    _store_schedule_of(
+        pump,
+        latest=refill,  # validate_fill refused any date not after the latest fill
+        is_first=context.previous is None,
+        adjustments=context.adjustments,
+        policy=policy,
+        also=also,
+        # The pump's count was read under this lock and every writer keeps it
+        # under the same lock: the new refill is the only change.
+        open_discrepancies=pump.open_discrepancies + int(refill.discrepancy),
+    )
     return refill
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from clinic.clock import clinic_today
 from patients.models import IN_FORCE
 from patients.roles import clinical_staff_required, staff_required
-from pumps import services
+from pumps import refill_entry
 from pumps.due_list import build_due_list
 from pumps.formatting import plain_decimal
 from pumps.forms import RefillForm
@@ -81,14 +80,6 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _expected_residual_text(pump: Pump, on: date) -> str | None:
-    """'about 7.4 mL', or a range when the last fill allowed boluses (section 4)."""
-    check = services.check_residual(pump=pump, refill_date=on, residual_ml=None)
-    if check.expected is None:
-        return None
-    return services.expected_residual_text(check.expected)
-
-
 def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
     initial: dict[str, object] = {"refill_date": today, "submission_token": uuid.uuid4()}
     fill = pump.latest_fill
@@ -118,38 +109,65 @@ def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
 
 @clinical_staff_required
 def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
-    """Log a refill visit. Warnings must be confirmed; a resubmitted form saves once."""
-    pump = get_object_or_404(
-        Pump.objects.select_related("patient", "model", "latest_fill__drug"), pk=pk
-    )
-    if not pump.is_active:
-        return _explanted_pump_page(request, pump)
-    today = timezone.localdate()
-    expected = _expected_residual_text(pump, today)
-    warnings: list[str] = []
-    if request.method != "POST":
-        form = RefillForm(
-            initial=_initial_from_latest_fill(pump, today), pump=pump, expected_residual=expected
+    """Log a refill visit. Warnings must be confirmed; a resubmitted form saves once.
+
+    The form converts; ``pumps.refill_entry`` decides (a submitted form's pump
+    is read there, once, under its row lock).
+    """
+    today = clinic_today()
+    form = RefillForm(request.POST) if request.method == "POST" else None
+    if form is None or not form.is_valid():
+        pump = _pump_or_404(pk)
+        if not pump.is_active:
+            return _explanted_pump_page(request, pump)
+        form = form or RefillForm(initial=_initial_from_latest_fill(pump, today))
+        return _refill_page(request, form, refill_entry.open_refill(pump, today=today))
+    data = form.cleaned_data
+    try:
+        outcome = refill_entry.submit_refill(
+            pump_id=pk,
+            fill=form.as_fill(),
+            token=data["submission_token"],
+            confirmed_digest=form.confirmed_digest(),
+            user=request.user,
+            today=today,
+            policy=SchedulePolicy.current(),  # read once for the warnings and the save
+            pain_score=data["pain_score"],
+            ashworth_score=data["ashworth_score"],
+            notes=data["notes"],
         )
-    else:
-        form = RefillForm(request.POST, pump=pump, expected_residual=expected)
-        if form.is_valid():
-            token = form.cleaned_data["submission_token"]
-            saved = _saved_with_token(form, token, pump, request.user)
-            if saved is None and not form.errors:
-                fill = form.as_fill()
-                policy = SchedulePolicy.current()  # read once for the warnings and the save
-                warnings = _refusals_then_warnings(form, pump, fill, today, policy)
-                if warnings and not form.errors and not form.confirmed(warnings):
-                    form.ask_for_confirmation(warnings)
-                elif not form.errors:
-                    saved = _save_refill(form, pump, fill, today, policy, request.user)
-            if saved is not None:
-                return redirect("pumps:refill_saved", pk=saved.pk)
+    except Pump.DoesNotExist:
+        raise Http404("No such pump.") from None
+    if outcome.stale_pump:
+        return _explanted_pump_page(request, outcome.pump)
+    if outcome.saved is not None:
+        return redirect("pumps:refill_saved", pk=outcome.saved.pk)
+    for name, messages in outcome.refusals.items():
+        form.add_error(name if name in form.fields else None, messages)
+    if outcome.token_spent:
+        form.replace_token(str(uuid.uuid4()))
+    if outcome.warnings_to_confirm:
+        form.ask_for_confirmation(outcome.warnings_to_confirm)
+    return _refill_page(request, form, outcome.entry, warnings=outcome.warnings_to_confirm)
+
+
+def _pump_or_404(pk: int) -> Pump:
+    """The pump with what the form shows: patient, model, latest fill and its drug."""
+    return get_object_or_404(Pump.objects.with_list_relations(), pk=pk)
+
+
+def _refill_page(
+    request: HttpRequest,
+    form: RefillForm,
+    entry: refill_entry.RefillEntry,
+    warnings: list[str] | None = None,
+) -> HttpResponse:
+    expected = entry.expected_text
+    form.describe(entry.pump, expected)
     return render(
         request,
         "pumps/log_refill.html",
-        {"pump": pump, "form": form, "warnings": warnings, "expected": expected},
+        {"pump": entry.pump, "form": form, "warnings": warnings or [], "expected": expected},
     )
 
 
@@ -199,85 +217,6 @@ TYPED_FIELDS = (
     "ashworth_score",
     "notes",
 )
-
-
-def _saved_with_token(form: RefillForm, token: uuid.UUID, pump: Pump, user) -> Refill | None:  # type: ignore[no-untyped-def]
-    """The refill this very form already saved (a double click), or None.
-
-    A token is bound to its pump and its user: one spent on another pump's
-    refill, or by someone else, is refused, never taken as "already saved".
-    """
-    saved = Refill.objects.filter(submission_token=token).first()
-    if saved is None or (saved.pump_id == pump.pk and saved.recorded_by_id == user.pk):
-        return saved
-    form.add_error(
-        None,
-        "This form was already used to save another refill, so nothing was saved. "
-        "Check the values below and save again.",
-    )
-    form.replace_token(str(uuid.uuid4()))
-    return None
-
-
-def _refusals_then_warnings(
-    form: RefillForm, pump: Pump, fill: services.Fill, today: date, policy: SchedulePolicy
-) -> list[str]:
-    """Add the service's refusals to the form; if there are none, return its warnings.
-
-    Refusals come first: a value that cannot be saved needs no confirmation.
-    """
-    try:
-        services.validate_fill(pump=pump, fill=fill, today=today)
-    except ValidationError as error:
-        _add_service_errors(form, error)
-        return []
-    return [
-        warning.message for warning in services.fill_warnings(pump=pump, fill=fill, policy=policy)
-    ]
-
-
-def _save_refill(
-    form: RefillForm,
-    pump: Pump,
-    fill: services.Fill,
-    today: date,
-    policy: SchedulePolicy,
-    user,  # type: ignore[no-untyped-def]
-) -> Refill | None:
-    """Record the fill; on a refusal the form gets the errors and None is returned."""
-    data = form.cleaned_data
-    token = data["submission_token"]
-    try:
-        return services.record_fill(
-            pump=pump,
-            fill=fill,
-            pain_score=data["pain_score"],
-            ashworth_score=data["ashworth_score"],
-            notes=data["notes"],
-            recorded_by=user,
-            submission_token=token,
-            today=today,
-            policy=policy,
-        )
-    except ValidationError as error:
-        # The same form may have been saved by a parallel click a moment ago.
-        saved = _saved_with_token(form, token, pump, user)
-        if saved is None and not form.non_field_errors():
-            _add_service_errors(form, error)
-        return saved
-    except IntegrityError:
-        # Two submissions of one form at the same instant: the other one saved it.
-        if Refill.objects.filter(submission_token=token).exists():
-            return _saved_with_token(form, token, pump, user)
-        raise
-
-
-def _add_service_errors(form: RefillForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, messages)
-    else:
-        form.add_error(None, error.messages)
 
 
 @staff_required

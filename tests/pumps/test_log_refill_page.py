@@ -664,25 +664,59 @@ def test_a_due_date_before_the_battery_stops_is_not_marked(nurse_client, pump, t
 def test_the_refill_form_costs_a_fixed_number_of_queries(
     nurse_client, pump, today, django_assert_num_queries
 ):
-    """Pinned at issue 12's counts: a new query here is a choice, not an accident."""
+    """At most 15 a request (issue 11): a new query here is a choice, not an accident."""
     nurse_client.get(url(pump))  # the session's first save is not the page's
-    # GET: 1 session, 1 user, 1 roles, 1 pump with patient, model and latest
-    # fill's drug, 1 previous fill + 1 dose changes since (the expected
-    # residual), 1 drugs for the select.
     with django_assert_num_queries(GET_QUERIES):
         assert nurse_client.get(url(pump)).status_code == 200
-    with django_assert_num_queries(POST_QUERIES):
+    with django_assert_num_queries(POST_WARNING_QUERIES):
+        response = nurse_client.post(url(pump), form_data(today, residual_ml="5"))
+        assert response.status_code == 200 and response.context["warnings"]
+    with django_assert_num_queries(POST_SAVE_QUERIES):
         assert nurse_client.post(url(pump), form_data(today)).status_code == 302
 
 
-GET_QUERIES = 7
-# POST: the GET's first 6 reads, 1 drug (the form's choice), 1 refill with
-# this submission token, 1 policy (read once), validate_fill 1 (latest refill
-# date), fill_warnings 2 (previous fill, dose changes); record_fill inside a
-# savepoint (2): 1 lock, 1 latest date, 2 residual check, 2 inserts (refill,
-# history), 2 booked visits to close, store_schedule 6 (latest fill, an
-# earlier fill, dose changes, open flags, pump update, pump history).
-POST_QUERIES = 28
+# GET:
+#  1. the session
+#  2. the user
+#  3. the user's roles
+#  4. the pump, with its patient, model, latest fill and that fill's drug
+#  5. the dose changes since the latest fill (the expected residual)
+#  6. the drugs, for the select
+GET_QUERIES = 6
+# POST that asks to confirm a warning:
+#  1-3. session, user, roles
+#  4. the drug chosen (the form's conversion)
+#  5. the schedule policy, read once for the warnings and the save
+#  6. SAVEPOINT (the service's transaction; BEGIN in production, not counted)
+#  7. the pump, locked, with its patient and model
+#  8. its latest fills in force, or the refill this form's token already saved
+#  9. the dose changes since the previous fill (residual check, new schedule)
+# 10. RELEASE SAVEPOINT (COMMIT in production)
+# 11. the drugs, for the select on the page shown again
+POST_WARNING_QUERIES = 11
+# POST that saves:
+#  1-9 as above, then
+# 10. INSERT the refill
+# 11. INSERT its history row
+# 12. the pump's booked refill visits, locked (the one this refill fulfils is closed)
+# 13. UPDATE the pump's schedule (with its ERI date when the fill saw ERI)
+# 14. INSERT the pump's history row
+# 15. RELEASE SAVEPOINT
+POST_SAVE_QUERIES = 15
+
+
+def test_the_schedule_policy_is_read_once_per_submitted_form(nurse_client, pump, today):
+    from unittest import mock
+
+    from pumps.models import SchedulePolicy
+
+    with mock.patch.object(SchedulePolicy, "current", wraps=SchedulePolicy.current) as current:
+        nurse_client.get(url(pump))
+        assert current.call_count == 0  # the empty form needs no policy
+        nurse_client.post(url(pump), form_data(today, residual_ml="5"))  # warnings
+        assert current.call_count == 1
+        assert nurse_client.post(url(pump), form_data(today)).status_code == 302
+        assert current.call_count == 2
 
 
 def test_no_clinical_number_on_the_refill_form_is_a_browser_number_box(nurse_client, pump):
