@@ -10,6 +10,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
+from clinic.clock import clinic_today
 from patients import rules
 from patients import services as patient_services
 from patients.choices import TrialDecision, TrialOutcome, VisitKind, VisitStatus
@@ -91,7 +92,7 @@ class PatientAdminForm(forms.ModelForm):
         birth_date = self.cleaned_data.get("birth_date")
         if birth_date is not None and (
             refusal := patient_services.birth_date_refusal(
-                birth_date=birth_date, today=timezone.localdate(), patient=self.instance
+                birth_date=birth_date, today=clinic_today(), patient=self.instance
             )
         ):
             raise forms.ValidationError(refusal)
@@ -155,7 +156,7 @@ def _check_event_date(
     refusal = patient_services.event_date_refusal(
         day,
         what=what,
-        today=timezone.localdate(),
+        today=clinic_today(),
         birth_date=patient.birth_date if patient is not None else None,
     )
     if refusal:
@@ -402,7 +403,7 @@ class AppointmentAdminForm(forms.ModelForm):
         moment = cleaned.get("scheduled_at")
         if moment is None:
             return
-        today = timezone.localdate()
+        today = clinic_today()
         day = timezone.localtime(moment).date()
         if refusal := entry_safety.date_refusal(day, today=today, happened=False):
             self.add_error("scheduled_at", f"The visit date {refusal}")

@@ -437,6 +437,7 @@ class DemoClinic:
             implant_date=self.ago(days_ago),
             today=self.today,
             alarm_ml_override=Decimal(alarm_ml_override) if alarm_ml_override else None,
+            policy=self.policy,
         )
 
     def random_regimen(self, drug: str, pump: Pump) -> Regimen:
@@ -568,6 +569,7 @@ class DemoClinic:
             today=self.today,
             notes=plan.notes,
             recorded_by=self.nurse,
+            policy=self.policy,
             **self.scores(pump.patient),  # type: ignore[arg-type]
         )
 
@@ -598,7 +600,11 @@ class DemoClinic:
                 wrong, reason = mistake
                 typo = self.fill(pump, wrong, day, residual=residual, eri=eri)
                 services.mark_refill_entered_in_error(
-                    refill=typo, user=self.nurse, reason=reason, now=self.at(day, 11, 30)
+                    refill=typo,
+                    user=self.nurse,
+                    reason=reason,
+                    now=self.at(day, 11, 30),
+                    policy=self.policy,
                 )
             refill = self.fill(pump, plan, day, residual=residual, eri=eri)
         assert refill is not None
@@ -665,6 +671,7 @@ class DemoClinic:
                 today=self.today,
                 notes="Reprogrammed at a clinic visit; the reservoir was not refilled.",
                 recorded_by=pump.patient.treating_physician,
+                policy=self.policy,
             )
         return latest
 
@@ -989,7 +996,7 @@ class DemoClinic:
             # Due (deadline - margin) at least five days after replace-by; filled before the ERI.
             within=(replace_by_days + self.margin(pump) + 5, replace_by_days + 60),
         )
-        services.record_eri(pump=pump, seen_on=eri_seen, today=self.today)
+        services.record_eri(pump=pump, seen_on=eri_seen, today=self.today, policy=self.policy)
         self.visit(patient, VisitKind.BATTERY_CONSULT, on=self.today + timedelta(days=9), pump=pump)
         self.book_refill(pump)
         # Past the seven-year mark: replacement overdue.
@@ -1010,7 +1017,7 @@ class DemoClinic:
         old_plan = regimen("baclofen", "1000", "250", 20)
         old_dates = self.fill_dates(old, old_plan, self.ago(140), 2)
         self.record_fills(old, [(day, old_plan) for day in old_dates])
-        services.record_eri(pump=old, seen_on=self.ago(130), today=self.today)
+        services.record_eri(pump=old, seen_on=self.ago(130), today=self.today, policy=self.policy)
         services.explant_pump(
             pump=old,
             explant_date=replaced_on,

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from clinic.clock import clinic_today
 from patients import decisions, review_queue
 from patients.decision_forms import ComplicationForm, MriCheckedForm, MriForm
 from patients.models import MriScan, Patient
@@ -19,7 +20,7 @@ from pumps.models import SchedulePolicy
 @staff_required
 def review_queue_page(request: HttpRequest) -> HttpResponse:
     """Everything that waits for a physician, one section per kind, on one page."""
-    today = timezone.localdate()
+    today = clinic_today()
     policy = SchedulePolicy.current()
     return render(
         request,
@@ -41,7 +42,7 @@ def review_queue_page(request: HttpRequest) -> HttpResponse:
 def record_mri(request: HttpRequest, pk: int) -> HttpResponse:
     """Record an MRI; the post-MRI pump check is booked for the same day (section 7)."""
     patient = get_object_or_404(Patient, pk=pk)
-    today = timezone.localdate()
+    today = clinic_today()
     form = MriForm(request.POST or None, initial={"scanned_on": today})
     if request.method == "POST" and form.is_valid():
         try:
@@ -72,7 +73,7 @@ def mri_checked(request: HttpRequest, pk: int) -> HttpResponse:
     if scan.pump_checked_on is not None:
         messages.info(request, f"The pump check was already recorded on {scan.pump_checked_on}.")
         return redirect("patients:review_queue")
-    today = timezone.localdate()
+    today = clinic_today()
     form = MriCheckedForm(request.POST or None, initial={"checked_on": today})
     if request.method == "POST" and form.is_valid():
         try:
@@ -99,7 +100,7 @@ def mri_checked(request: HttpRequest, pk: int) -> HttpResponse:
 def record_complication(request: HttpRequest, pk: int) -> HttpResponse:
     """Record a complication of section 7 with its severity and outcome."""
     patient = get_object_or_404(Patient, pk=pk)
-    today = timezone.localdate()
+    today = clinic_today()
     form = ComplicationForm(request.POST or None, initial={"occurred_on": today})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

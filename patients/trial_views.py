@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from clinic.clock import clinic_today
 from patients import decisions, review_queue, rules
 from patients.choices import TrialDecision
 from patients.decision_forms import TrialDecisionForm, TrialForm
@@ -34,7 +35,7 @@ def referred_not_implanted():  # type: ignore[no-untyped-def]
 @staff_required
 def trials_page(request: HttpRequest) -> HttpResponse:
     """Record a trial (physicians), trials awaiting a decision, and the referral list."""
-    today = timezone.localdate()
+    today = clinic_today()
     form = None
     if has_role(request.user, PHYSICIAN):
         initial = {"trial_date": today, "patient": request.GET.get("patient") or None}

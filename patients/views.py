@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from clinic.clock import clinic_today
 from patients import services
 from patients.choices import VisitKind, VisitStatus
 from patients.forms import BookVisitForm
@@ -31,7 +32,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
-    today = timezone.localdate()
+    today = clinic_today()
     policy = SchedulePolicy.current()
     pumps = list(
         Pump.objects.filter(patient=patient)
@@ -125,7 +126,7 @@ def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
     """
     patient = get_object_or_404(Patient, pk=pk)
     pump = Pump.objects.active().filter(patient=patient).select_related("model").first()
-    today = timezone.localdate()
+    today = clinic_today()
     battery_warning = None
     if request.method == "POST":
         form = BookVisitForm(request.POST)
@@ -262,7 +263,7 @@ def _day_param(request: HttpRequest, today: date) -> date:
 
 @staff_required
 def appointments_day(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
+    today = clinic_today()
     day = _day_param(request, today)
     visits = _mark_after_deadline(list(_visits_between(day, day + timedelta(days=1))))
     return render(
@@ -283,7 +284,7 @@ def appointments_day(request: HttpRequest) -> HttpResponse:
 
 @staff_required
 def appointments_week(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
+    today = clinic_today()
     day = _day_param(request, today)
     monday = day - timedelta(days=day.weekday())
     visits = _mark_after_deadline(list(_visits_between(monday, monday + timedelta(days=7))))

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from clinic.clock import clinic_today
 from pumps import entry_safety, services
 from pumps.choices import BatteryStatus, RefillStatus
 from pumps.fields import ClinicalDecimalField
@@ -86,7 +87,7 @@ def status_day(request: HttpRequest) -> tuple[date, int]:
     """
     cached = getattr(request, "_pump_status_day", None)
     if cached is None:
-        cached = (timezone.localdate(), SchedulePolicy.current().lookahead_days)
+        cached = (clinic_today(), SchedulePolicy.current().lookahead_days)
         request._pump_status_day = cached  # type: ignore[attr-defined]
     return cached
 
@@ -334,7 +335,7 @@ class PumpAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
-        today = timezone.localdate()
+        today = clinic_today()
         patient = cleaned.get("patient") or getattr(self.instance, "patient", None)
         model = cleaned.get("model")
         implant_date = cleaned.get("implant_date")
@@ -503,7 +504,7 @@ class PumpAdmin(HistoryReadOnlyAdmin):
         super().save_model(request, obj, form, change)
         # The INSERT/UPDATE above holds this row until the admin's transaction
         # commits, so the recompute cannot interleave with a refill being saved.
-        services.store_schedule(obj)
+        services.store_schedule(obj, policy=SchedulePolicy.current())
 
     @admin.action(description="Recompute stored schedule")
     def recompute_schedule(self, request: HttpRequest, queryset: QuerySet[Pump]) -> None:
@@ -603,7 +604,7 @@ class RefillAdminForm(forms.ModelForm):
         fill = self.as_fill()
         try:
             services.validate_fill(
-                pump=pump, fill=fill, today=timezone.localdate(), correcting=self.instance
+                pump=pump, fill=fill, today=clinic_today(), correcting=self.instance
             )
         except ValidationError as error:
             for field, messages in error.message_dict.items():
@@ -792,7 +793,7 @@ class RefillAdmin(HistoryReadOnlyAdmin):
         if plain:
             obj.save(update_fields=plain)
         if form.clinical_changes():
-            services.correct_fill(refill=obj, fill=form.as_fill(), today=timezone.localdate())
+            services.correct_fill(refill=obj, fill=form.as_fill(), today=clinic_today())
         if form.cleaned_data.get("sign_off"):
             services.sign_off_discrepancy(
                 refill=obj,
@@ -826,7 +827,7 @@ class DoseAdjustmentAdminForm(forms.ModelForm):
                 adjusted_on=data["adjusted_on"],
                 daily_dose=data["daily_dose"],
                 dose_unit=data["dose_unit"],
-                today=timezone.localdate(),
+                today=clinic_today(),
                 notes=data.get("notes", ""),
                 recorded_by=self.recorded_by,
             )

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from clinic.clock import clinic_today
 from patients.choices import PatientStatus
 from patients.decision_forms import SignOffForm
 from patients.models import Patient
@@ -47,7 +48,7 @@ def _board_filter(request: HttpRequest, today: date) -> tuple[PumpBoardFilter, s
 @staff_required
 def board_page(request: HttpRequest) -> HttpResponse:
     """Every active pump with its statuses, filtered, sorted and paginated."""
-    today = timezone.localdate()
+    today = clinic_today()
     filterset, key, descending = _board_filter(request, today)
     # Invalid filter values are shown as field errors and filter nothing.
     pumps = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
@@ -85,7 +86,7 @@ def board_page(request: HttpRequest) -> HttpResponse:
 @staff_required
 def board_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The board's filtered, sorted list as CSV, streamed (one query, iterated in chunks)."""
-    today = timezone.localdate()
+    today = clinic_today()
     filterset, _, _ = _board_filter(request, today)
     pumps = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
     response = StreamingHttpResponse(
@@ -139,7 +140,7 @@ def explant(request: HttpRequest, pk: int) -> HttpResponse:
     if not pump.is_active:
         messages.info(request, f"Pump {pump.serial} was explanted on {pump.explant_date}.")
         return redirect(pump.patient)
-    today = timezone.localdate()
+    today = clinic_today()
     if request.method == "POST":
         form = ExplantForm(request.POST)
         if form.is_valid():
@@ -183,7 +184,7 @@ def implant(request: HttpRequest, pk: int) -> HttpResponse:
     if Pump.objects.active().filter(patient=patient).exists():
         messages.info(request, f"{patient.full_name} already has an active pump.")
         return redirect(patient)
-    today = timezone.localdate()
+    today = clinic_today()
     form = ImplantForm(request.POST or None, initial={"new_implant_date": today})
     if request.method == "POST" and form.is_valid():
         try:

@@ -12,7 +12,7 @@ from typing import Any
 from pumps import schedule
 from pumps.choices import BatteryStatus, RefillStatus
 from pumps.formatting import safe_cell
-from pumps.models import Pump, SchedulePolicy
+from pumps.models import Pump
 
 FLAG_FREE_REFILL = {RefillStatus.OK}
 FLAG_FREE_BATTERY = {BatteryStatus.OK, BatteryStatus.NOT_APPLICABLE}
@@ -156,9 +156,14 @@ def _ranked_entry(
     return key, item
 
 
-def build_due_list(*, today: date, flagged_only: bool = False) -> list[dict[str, Any]]:
-    """The due list on ``today``: statuses judged that day from the stored dates."""
-    lookahead = SchedulePolicy.current().lookahead_days
+def build_due_list(
+    *, today: date, lookahead_days: int, flagged_only: bool = False
+) -> list[dict[str, Any]]:
+    """The due list on ``today``: statuses judged that day from the stored dates.
+
+    ``lookahead_days``: the schedule policy's, read by the caller.
+    """
+    lookahead = lookahead_days
     rows = Pump.objects.active().order_by().values_list(*ROW_FIELDS).iterator(chunk_size=5000)
     ranked = [_ranked_entry(row, today=today, lookahead_days=lookahead) for row in rows]
     if flagged_only:

@@ -48,6 +48,16 @@ def _lock(pump: Pump) -> Pump:
     return lock_pump(pump.pk)
 
 
+def _policy(policy: SchedulePolicy | None) -> SchedulePolicy:
+    """The policy the entry point read for this request or command, passed in.
+
+    Views, commands, the admin, the demo and the importer read it once and
+    pass it; a caller without one (a shell, a test) has it read here, once
+    per service call. Helpers below take it as an argument.
+    """
+    return policy if policy is not None else SchedulePolicy.current()
+
+
 # --- The schedule --------------------------------------------------------------
 
 
@@ -164,12 +174,11 @@ def rate_changes_after(
     ]
 
 
-def store_schedule(pump: Pump, *, policy: SchedulePolicy | None = None) -> Pump:
+def store_schedule(pump: Pump, *, policy: SchedulePolicy) -> Pump:
     """Recompute and save the pump's stored schedule from its latest fill.
 
     Call inside a transaction holding the pump's row lock.
     """
-    policy = policy or SchedulePolicy.current()
     refills = Refill.objects.filter(IN_FORCE, pump=pump)
     latest = refills.select_related("drug").order_by("-refill_date").first()
     if latest is None:
@@ -225,9 +234,11 @@ def count_open_discrepancies(pump: Pump) -> int:
     ).count()
 
 
-def recompute_schedules(pumps: Iterable[Pump] | None = None) -> int:
+def recompute_schedules(
+    pumps: Iterable[Pump] | None = None, *, policy: SchedulePolicy | None = None
+) -> int:
     """Recompute stored schedules, e.g. after the policy or a catalogue entry changed."""
-    policy = SchedulePolicy.current()
+    policy = _policy(policy)
     count = 0
     queryset = Pump.objects.active() if pumps is None else pumps
     for pump in queryset:
@@ -742,7 +753,7 @@ def record_fill(
         notes=notes,
         recorded_by=recorded_by,
         submission_token=submission_token,
-        policy=policy or SchedulePolicy.current(),
+        policy=_policy(policy),
     )
 
 
@@ -874,6 +885,7 @@ def mark_refill_entered_in_error(
     user,
     reason: str,
     now: datetime,  # type: ignore[no-untyped-def]
+    policy: SchedulePolicy | None = None,
 ) -> Refill:
     """Section 9: the refill stays in the record but leaves every calculation at once."""
     pump = _lock(refill.pump)
@@ -881,12 +893,18 @@ def mark_refill_entered_in_error(
     mark_entered_in_error(refill, user=user, reason=reason, now=now)
     _follow_eri(pump, refill)
     _recheck_next_refill(pump, refill.refill_date)
-    store_schedule(pump)
+    store_schedule(pump, policy=_policy(policy))
     return refill
 
 
 @transaction.atomic
-def restore_refill(*, refill: Refill, user, reason: str) -> Refill:  # type: ignore[no-untyped-def]
+def restore_refill(
+    *,
+    refill: Refill,
+    user,  # type: ignore[no-untyped-def]
+    reason: str,
+    policy: SchedulePolicy | None = None,
+) -> Refill:
     """Take back an entered-in-error mark: the refill counts again."""
     pump = _lock(refill.pump)
     refill = Refill.objects.select_for_update().get(pk=refill.pk)
@@ -901,7 +919,7 @@ def restore_refill(*, refill: Refill, user, reason: str) -> Refill:  # type: ign
     unmark_entered_in_error(refill, user=user, reason=reason)
     _follow_eri(pump, refill)
     _recheck_next_refill(pump, refill.refill_date)
-    store_schedule(pump)
+    store_schedule(pump, policy=_policy(policy))
     return refill
 
 
@@ -922,7 +940,9 @@ CORRECTABLE_FILL_FIELDS = (
 
 
 @transaction.atomic
-def correct_fill(*, refill: Refill, fill: Fill, today: date) -> Refill:
+def correct_fill(
+    *, refill: Refill, fill: Fill, today: date, policy: SchedulePolicy | None = None
+) -> Refill:
     """Correct a recorded refill's clinical values (the admin's door).
 
     The same refusals as a new fill; then its residual check, the pump's ERI,
@@ -957,7 +977,7 @@ def correct_fill(*, refill: Refill, fill: Fill, today: date) -> Refill:
     refill.save(update_fields=[*changed, *computed])
     _follow_eri(pump, refill)
     _recheck_next_refill(pump, refill.refill_date)
-    store_schedule(pump)
+    store_schedule(pump, policy=_policy(policy))
     return refill
 
 
@@ -971,6 +991,7 @@ def adjust_dose(
     today: date,
     notes: str = "",
     recorded_by=None,  # type: ignore[no-untyped-def]
+    policy: SchedulePolicy | None = None,
 ) -> DoseAdjustment:
     """Record a reprogramming without a refill; dates are recomputed from that day."""
     pump = _lock(pump)
@@ -1015,7 +1036,7 @@ def adjust_dose(
         notes=notes,
         recorded_by=recorded_by,
     )
-    store_schedule(pump)
+    store_schedule(pump, policy=_policy(policy))
     return adjustment
 
 
@@ -1026,18 +1047,25 @@ def mark_dose_change_entered_in_error(
     user,
     reason: str,
     now: datetime,  # type: ignore[no-untyped-def]
+    policy: SchedulePolicy | None = None,
 ) -> DoseAdjustment:
     """Section 9 for a reprogramming: the dates are recomputed without it."""
     pump = _lock(adjustment.pump)
     adjustment = DoseAdjustment.objects.select_for_update().get(pk=adjustment.pk)
     mark_entered_in_error(adjustment, user=user, reason=reason, now=now)
     _recheck_next_refill(pump, adjustment.adjusted_on)
-    store_schedule(pump)
+    store_schedule(pump, policy=_policy(policy))
     return adjustment
 
 
 @transaction.atomic
-def restore_dose_change(*, adjustment: DoseAdjustment, user, reason: str) -> DoseAdjustment:  # type: ignore[no-untyped-def]
+def restore_dose_change(
+    *,
+    adjustment: DoseAdjustment,
+    user,  # type: ignore[no-untyped-def]
+    reason: str,
+    policy: SchedulePolicy | None = None,
+) -> DoseAdjustment:
     pump = _lock(adjustment.pump)
     adjustment = DoseAdjustment.objects.select_for_update().get(pk=adjustment.pk)
     if (
@@ -1052,7 +1080,7 @@ def restore_dose_change(*, adjustment: DoseAdjustment, user, reason: str) -> Dos
         )
     unmark_entered_in_error(adjustment, user=user, reason=reason)
     _recheck_next_refill(pump, adjustment.adjusted_on)
-    store_schedule(pump)
+    store_schedule(pump, policy=_policy(policy))
     return adjustment
 
 
@@ -1096,6 +1124,7 @@ def implant_pump(
     implant_date: date,
     today: date,
     alarm_ml_override: Decimal | None = None,
+    policy: SchedulePolicy | None = None,
 ) -> Pump:
     """Record a newly implanted pump; its battery window starts from this date."""
     errors: dict[str, str] = {}
@@ -1127,9 +1156,7 @@ def implant_pump(
     )
     # A new pump has no fill: only its battery window is known. Set it before
     # the first save, so the history starts with one complete record.
-    values = compute_schedule(
-        pump=pump, fill=None, rate_changes=(), policy=SchedulePolicy.current()
-    )
+    values = compute_schedule(pump=pump, fill=None, rate_changes=(), policy=_policy(policy))
     for field, value in values.items():
         setattr(pump, field, value)
     pump.save()
@@ -1165,7 +1192,9 @@ def explant_pump(*, pump: Pump, explant_date: date, reason: str, today: date) ->
 
 
 @transaction.atomic
-def record_eri(*, pump: Pump, seen_on: date, today: date) -> Pump:
+def record_eri(
+    *, pump: Pump, seen_on: date, today: date, policy: SchedulePolicy | None = None
+) -> Pump:
     """Record the Elective Replacement Indicator: replacement within 90 days (section 5)."""
     pump = _lock(pump)
     if not pump.model.has_battery:
@@ -1176,5 +1205,6 @@ def record_eri(*, pump: Pump, seen_on: date, today: date) -> Pump:
     if pump.eri_reported_on is None or seen_on < pump.eri_reported_on:
         pump.eri_reported_on = seen_on
         pump.save(update_fields=["eri_reported_on"])
-        store_schedule(pump)  # the replace-by date moves with it (section 5)
+        # The replace-by date moves with it (section 5).
+        store_schedule(pump, policy=_policy(policy))
     return pump

@@ -36,15 +36,18 @@ def due_list_json(request: HttpRequest) -> HttpResponse:
                 status=400,
             )
     else:
-        today = timezone.localdate()
+        today = clinic_today()
     flagged = request.GET.get("flagged", "").strip().lower() in {"1", "true", "yes"}
-    return JsonResponse(build_due_list(today=today, flagged_only=flagged), safe=False)
+    lookahead = SchedulePolicy.current().lookahead_days
+    return JsonResponse(
+        build_due_list(today=today, lookahead_days=lookahead, flagged_only=flagged), safe=False
+    )
 
 
 @staff_required
 def worklist_page(request: HttpRequest) -> HttpResponse:
     """The nurse's home page: every active pump that needs action, most urgent first."""
-    today = timezone.localdate()
+    today = clinic_today()
     policy = SchedulePolicy.current()
     filters = WorklistFilters(
         status=request.GET.get("status", ""),
@@ -226,7 +229,7 @@ def refill_saved(request: HttpRequest, pk: int) -> HttpResponse:
         Refill.objects.select_related("pump__patient", "pump__model", "drug"), pk=pk
     )
     pump = refill.pump
-    today = timezone.localdate()
+    today = clinic_today()
     policy = SchedulePolicy.current()
     return render(
         request,

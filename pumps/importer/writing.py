@@ -226,7 +226,7 @@ def _write_pump(
         pump.save(update_fields=["alarm_ml_override"])
         if not fills:
             # The alarm volume moves the alarm date: store the schedule again.
-            services.recompute_schedules([pump])
+            services.recompute_schedules([pump], policy=policy)
     if fills:
         assert plan.refills_source is not None
         _record_fills_of_recorded_pump(

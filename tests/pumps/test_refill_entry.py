@@ -67,7 +67,8 @@ def submit(pump: Pump, user, *, token=None, confirmed_digest=None, **changes):
 
 def test_a_clean_fill_is_saved_and_the_pump_moves_on(pump, nurse):
     outcome = submit(pump, nurse)
-    assert outcome.saved is not None and not outcome.already_saved
+    assert outcome.saved is not None
+    assert not outcome.already_saved
     pump.refresh_from_db()
     assert pump.latest_fill_id == outcome.saved.pk
     assert pump.refill_alarm == TODAY + timedelta(days=90)  # (20 - 2) / 0.2
@@ -81,9 +82,11 @@ def test_warnings_are_returned_until_exactly_they_are_confirmed(pump, nurse):
     assert outcome.entry.expected_text == "about 18 mL"
     digest = refill_entry.warnings_digest(outcome.warnings_to_confirm)
     wrong = submit(pump, nurse, token=token, residual_ml=Decimal("6"), confirmed_digest=digest)
-    assert wrong.saved is None and wrong.warnings_to_confirm  # other warnings: ask again
+    assert wrong.saved is None
+    assert wrong.warnings_to_confirm
     saved = submit(pump, nurse, token=token, residual_ml=Decimal("5"), confirmed_digest=digest)
-    assert saved.saved is not None and saved.saved.discrepancy
+    assert saved.saved is not None
+    assert saved.saved.discrepancy
 
 
 def test_refusals_come_by_field_and_nothing_is_saved(pump, nurse):
@@ -98,7 +101,8 @@ def test_a_second_submission_of_one_form_is_already_saved(pump, nurse):
     token = uuid.uuid4()
     first = submit(pump, nurse, token=token)
     again = submit(pump, nurse, token=token)
-    assert again.already_saved and again.saved == first.saved
+    assert again.already_saved
+    assert again.saved == first.saved
     assert Refill.objects.filter(pump=pump).count() == 2
 
 
@@ -106,14 +110,16 @@ def test_a_token_spent_by_another_user_is_refused_with_a_fresh_token_asked_for(p
     token = uuid.uuid4()
     submit(pump, nurse, token=token)
     outcome = submit(pump, UserFactory(), token=token)
-    assert outcome.token_spent and outcome.saved is None
+    assert outcome.token_spent
+    assert outcome.saved is None
     assert outcome.refusals[NON_FIELD_ERRORS] == [refill_entry.TOKEN_SPENT]
 
 
 def test_an_explanted_pump_is_a_stale_form(pump, nurse):
     services.explant_pump(pump=pump, explant_date=TODAY, reason="battery_end_of_life", today=TODAY)
     outcome = submit(pump, nurse)
-    assert outcome.stale_pump and outcome.saved is None
+    assert outcome.stale_pump
+    assert outcome.saved is None
     assert not Refill.objects.filter(pump=pump, refill_date=TODAY).exists()
 
 
@@ -134,4 +140,5 @@ def test_the_expected_residual_counts_a_dose_change_since_the_last_fill(pump, nu
     pump = Pump.objects.with_list_relations().get(pk=pump.pk)
     assert refill_entry.open_refill(pump, today=TODAY).expected_text == "about 17 mL"
     outcome = submit(pump, nurse, residual_ml=Decimal("17"))
-    assert outcome.saved is not None and not outcome.saved.discrepancy
+    assert outcome.saved is not None
+    assert not outcome.saved.discrepancy

@@ -12,6 +12,7 @@ from patients import services as patient_services
 from patients.choices import VisitKind
 from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from pumps.due_list import build_due_list
+from pumps.models import SchedulePolicy
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +72,12 @@ def clinic(today):
 def test_the_worklist_shows_flagged_pumps_in_the_due_list_order(nurse_client, clinic, today):
     response = nurse_client.get(URL)
     assert response.status_code == 200
-    expected = [item["serial"] for item in build_due_list(today=today, flagged_only=True)]
+    expected = [
+        item["serial"]
+        for item in build_due_list(
+            today=today, lookahead_days=SchedulePolicy.current().lookahead_days, flagged_only=True
+        )
+    ]
     assert serials_on_page(response) == expected
     assert expected == ["OVERDUE", "DUE-BACLOFEN", "UPCOMING", "WINDOW", "NEVER"]
     assert "OK-1" not in serials_on_page(response)
@@ -188,7 +194,12 @@ def follow(client, query: str):
 def test_next_and_previous_links_walk_the_list_by_key(nurse_client, today):
     for days in range(-3, 57):  # 60 pumps: overdue, due and upcoming, three pages
         morphine_due_in(days % 12 - 3, today)
-    expected = [entry["serial"] for entry in build_due_list(today=today, flagged_only=True)]
+    expected = [
+        entry["serial"]
+        for entry in build_due_list(
+            today=today, lookahead_days=SchedulePolicy.current().lookahead_days, flagged_only=True
+        )
+    ]
     pages = [nurse_client.get(URL, {"drug": "morphine"})]
     while pages[-1].context["page"].next_query:
         pages.append(follow(nurse_client, pages[-1].context["page"].next_query))

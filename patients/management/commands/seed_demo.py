@@ -16,8 +16,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone
 
+from clinic.clock import clinic_today
 from patients.demo import (
     DEMO_PASSWORD,
     SIGN_IN_AS,
@@ -68,7 +68,7 @@ class Command(BaseCommand):
                 "throwaway demo server."
             )
         started = time.monotonic()
-        today = timezone.localdate()
+        today = clinic_today()
         with transaction.atomic():
             existing = Patient.objects.count()
             if existing and not options["reset"]:

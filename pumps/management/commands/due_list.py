@@ -10,9 +10,10 @@ from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
+from clinic.clock import clinic_today
 from pumps.due_list import build_due_list, csv_lines, json_chunks
+from pumps.models import SchedulePolicy
 
 
 def iso_date(text: str) -> date:
@@ -35,8 +36,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        today = iso_date(options["as_of"]) if options["as_of"] else timezone.localdate()
-        items = build_due_list(today=today, flagged_only=options["flagged"])
+        today = iso_date(options["as_of"]) if options["as_of"] else clinic_today()
+        items = build_due_list(
+            today=today,
+            lookahead_days=SchedulePolicy.current().lookahead_days,
+            flagged_only=options["flagged"],
+        )
         if options["format"] == "csv":
             for chunk in csv_lines(items):
                 self.stdout.write(chunk, ending="")

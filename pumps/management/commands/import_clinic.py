@@ -16,8 +16,8 @@ from django.core.management.base import (
     CommandParser,
     DjangoHelpFormatter,
 )
-from django.utils import timezone
 
+from clinic.clock import clinic_today
 from pumps.importer import ImportRefused, Plan, import_clinic
 
 HELP = """\
@@ -102,7 +102,7 @@ class Command(BaseCommand):
             plan = import_clinic(
                 options["pumps"],
                 options["refills"],
-                today=timezone.localdate(),
+                today=clinic_today(),
                 dry_run=dry_run,
                 progress=self.stderr.write,
             )
