@@ -103,10 +103,28 @@ WSGI_APPLICATION = "clinic.wsgi.application"
 # (DATABASE_URL=postgres://user@host:5432/name).
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0")),
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
     )
 }
+# Production connections (issue 11; README, "Database connections"): on
+# PostgreSQL with DEBUG off each gunicorn worker keeps its connection for
+# DB_CONN_MAX_AGE seconds (default 600) instead of opening one per request,
+# and checks it at the start of a request before reusing it, so a connection
+# the server dropped (restart, failover, idle timeout) is replaced, never
+# shown to staff as an error.
+#
+# Persistent connections, not psycopg's pool: gunicorn's sync workers serve
+# one request at a time, so a worker never needs more than one connection; a
+# pool in each worker would hold min_size idle connections and a thread per
+# process for no gain, and one more dependency. A pool pays with threaded or
+# async workers (several requests per process); switch then. Setting
+# DB_CONN_MAX_AGE=0 goes back to one connection per request.
+_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+_PERSISTENT = _POSTGRES and not DEBUG
+DATABASES["default"]["CONN_MAX_AGE"] = int(
+    os.environ.get("DB_CONN_MAX_AGE", "600" if _PERSISTENT else "0")
+)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a concurrent writer instead of failing at once with
     # "database is locked" when two nurses save at the same moment.
@@ -175,7 +193,7 @@ if TRUSTED_PROXY:
 # HTTPS everywhere once DEBUG is off; each can be turned off for a local trial.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # The proxy's health probe may come over plain HTTP from inside; it shows no data.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^healthz/db$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from clinic.health import healthz
+from clinic.health import healthz, healthz_db
 
 urlpatterns = [
     path(
@@ -14,6 +14,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),  # no sign-in, no database (clinic/health.py)
+    path("healthz/db", healthz_db, name="healthz_db"),  # no sign-in; asks the database
     path("admin/", admin.site.urls),
     path("patients/", include("patients.urls")),
     path("", include("pumps.urls")),

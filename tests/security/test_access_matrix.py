@@ -53,6 +53,7 @@ MATRIX: dict[str, Row] = {
     "login": ({}, OK, REDIRECT, REDIRECT, REDIRECT),
     "logout": ({}, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
     "healthz": ({}, OK, OK, OK, OK),  # the proxy's liveness probe: no sign-in, no data
+    "healthz_db": ({}, OK, OK, OK, OK),  # the readiness probe: asks the database, no data
     "pumps:worklist": ({}, SIGN_IN, OK, OK, OK),
     "pumps:log_refill": ({"pk": "active_pump"}, SIGN_IN, OK, OK, OK),
     "pumps:refill_saved": ({"pk": "refill"}, SIGN_IN, OK, OK, OK),

@@ -97,3 +97,47 @@ def test_production_collectstatic_serves_every_vendored_asset(tmp_path: Path) ->
         "js/timeline-charts.js",
     ):
         assert f'"{asset}"' in manifest
+
+
+POSTGRES = "postgres://clinic@db.example.org:5432/clinic"
+
+
+def database_settings(**env: str) -> str:
+    result = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; d = settings.DATABASES['default']; "
+        "print(d['ENGINE'], d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # Production on PostgreSQL: each worker keeps its connection, checked before reuse.
+        (PRODUCTION | {"DATABASE_URL": POSTGRES}, "django.db.backends.postgresql 600 True"),
+        (
+            PRODUCTION | {"DATABASE_URL": POSTGRES, "DB_CONN_MAX_AGE": "60"},
+            "django.db.backends.postgresql 60 True",
+        ),
+        # One connection per request again, on request.
+        (
+            PRODUCTION | {"DATABASE_URL": POSTGRES, "DB_CONN_MAX_AGE": "0"},
+            "django.db.backends.postgresql 0 False",
+        ),
+        # A developer's PostgreSQL (DEBUG on) and the embedded SQLite: as before.
+        ({"DATABASE_URL": POSTGRES}, "django.db.backends.postgresql 0 False"),
+        (
+            PRODUCTION | {"DATABASE_URL": "sqlite:////tmp/clinic-settings-test.sqlite3"},
+            "django.db.backends.sqlite3 0 False",
+        ),
+    ],
+)
+def test_production_keeps_database_connections_on_postgresql(
+    env: dict[str, str], expected: str
+) -> None:
+    assert database_settings(**env) == expected
