@@ -540,8 +540,9 @@ def _simplified(atoms: Iterable[Atom], day: Day) -> Term | None:
     return tuple(sorted(kept, key=lambda atom: (atom.field, atom.op, atom.bound or "")))
 
 
-def _split(kind: Kind, upto: int, day: Day) -> list[Term]:
-    """The pumps whose status of ``kind`` is among its first ``upto`` rows, as disjoint terms."""
+def _union(kind: Kind, upto: int, day: Day) -> list[Atom]:
+    """The boundaries of the kind's first ``upto`` rows, without redundant ones,
+    missing dates first (so later ones know their dates are set), "set" last."""
     union: list[Atom] = []
     for row in of_kind(kind)[:upto]:
         (atom,) = row.when
@@ -555,19 +556,28 @@ def _split(kind: Kind, upto: int, day: Day) -> list[Term]:
             if j != index
         )
     ]
-    # Missing dates first (so later terms know their dates are set), ERI-like "set" last.
     union.sort(key=lambda atom: {"missing": 0, "set": 2}.get(atom.op, 1))
+    return union
+
+
+def _none_of(union: list[Atom]) -> list[Atom]:
+    """None of ``union``'s boundaries holds, as a conjunction (exact: see _union)."""
+    negations = []
+    for index, atom in enumerate(union):
+        if atom.op not in ("missing", "set") and not any(
+            e.op == "missing" and atom.field in _together(e.field) for e in union[:index]
+        ):
+            raise ValueError(f"a boundary on {atom.field} needs a missing row first")
+        negations.append(atom.negated())
+    return negations
+
+
+def _split(kind: Kind, upto: int, day: Day) -> list[Term]:
+    """The pumps whose status of ``kind`` is among its first ``upto`` rows, as disjoint terms."""
+    union = _union(kind, upto, day)
     terms: list[Term] = []
     for index, atom in enumerate(union):
-        conjunction = [atom]
-        for earlier in union[:index]:
-            if earlier.op in ("missing", "set"):
-                conjunction.append(earlier.negated())
-            elif any(e.op == "missing" and earlier.field in _together(e.field) for e in union):
-                conjunction.append(earlier.negated())  # the date is set here: exact
-            else:
-                raise ValueError(f"{kind}: a boundary on {earlier.field} needs a missing row first")
-        term = _simplified(conjunction, day)
+        term = _simplified([atom, *_none_of(union[:index])], day)
         if term is not None:
             terms.append(term)
     return terms
@@ -589,12 +599,23 @@ def count_of(statuses: Iterable[Status], day: Day) -> Sum:
     """The pumps with any of ``statuses`` (of either kind), as a signed sum of terms."""
     total: Sum = {}
     chosen = list(statuses)
+    refill = [s for s in chosen if s.kind == "refill"]
+    battery = [s for s in chosen if s.kind == "battery"]
+    for first, second in ((refill, battery), (battery, refill)):
+        if first and second and first == list(of_kind(first[0].kind)[: len(first)]):
+            # The first kind's statuses are the first rows of its order: count
+            # them, then the second kind's among pumps with none of them.
+            _add(total, _split(first[0].kind, len(first), day), 1)
+            none = _none_of(_union(first[0].kind, len(first), day))
+            for row in second:
+                for terms, sign in _status_terms(row.kind, row.value.value, day):
+                    with_none = [_simplified(term + tuple(none), day) for term in terms]
+                    _add(total, [term for term in with_none if term is not None], sign)
+            return total
     for row in chosen:
         for terms, sign in _status_terms(row.kind, row.value.value, day):
             _add(total, terms, sign)
     # Pumps with one of each kind were counted twice: take their pairs away once.
-    refill = [s for s in chosen if s.kind == "refill"]
-    battery = [s for s in chosen if s.kind == "battery"]
     for r in refill:
         for b in battery:
             for r_terms, r_sign in _status_terms("refill", r.value.value, day):
