@@ -21,14 +21,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from clinic.clock import clinic_today
-from pumps import entry_safety, services
+from pumps import entry_safety, services, status
 from pumps.choices import BatteryStatus, RefillStatus
 from pumps.fields import ClinicalDecimalField
 from pumps.formatting import plain_decimal
@@ -40,8 +40,6 @@ from pumps.models import (
     PumpModel,
     Refill,
     SchedulePolicy,
-    battery_status_conditions,
-    refill_status_conditions,
 )
 
 admin.site.site_header = "Pump clinic administration"
@@ -92,22 +90,6 @@ def status_day(request: HttpRequest) -> tuple[date, int]:
     return cached
 
 
-def first_match(conditions: Sequence[tuple[Any, Q]], status: str) -> Q:
-    """The rows whose *first* matching condition is ``status``.
-
-    The conditions of ``pumps.models`` are ordered like a ``CASE``: each holds
-    only once the earlier ones failed (``due`` is ``refill_due <= today`` after
-    ``overdue`` and ``unknown`` are ruled out). Filtering on the conditions
-    rather than on the ``CASE`` annotation keeps the stored-date indexes usable.
-    """
-    excluded = Q()
-    for value, condition in conditions:
-        if value == status:
-            return condition & ~excluded if excluded else condition
-        excluded |= condition
-    raise ValueError(f"unknown status {status!r}")
-
-
 class ExplantedFilter(admin.SimpleListFilter):
     title = "explanted"
     parameter_name = "explanted"
@@ -139,7 +121,7 @@ class RefillStatusFilter(admin.SimpleListFilter):
         today, lookahead = status_day(request)
         # An explanted pump keeps its last stored dates but is on no list.
         return queryset.filter(
-            first_match(refill_status_conditions(today, lookahead), value),
+            status.first_match("refill", value, status.Day(today, lookahead)),
             explant_date__isnull=True,
         )
 
@@ -159,7 +141,7 @@ class BatteryStatusFilter(admin.SimpleListFilter):
             return queryset
         today, _ = status_day(request)
         return queryset.filter(
-            first_match(battery_status_conditions(today), value),
+            status.first_match("battery", value, status.Day(today, 0)),
             explant_date__isnull=True,
         )
 
@@ -484,8 +466,7 @@ class PumpAdmin(HistoryReadOnlyAdmin):
             return EMPTY
         label = RefillStatus(value).label
         fill = obj.latest_fill
-        urgent = value in (RefillStatus.OVERDUE, RefillStatus.DUE)
-        if urgent and fill is not None and fill.drug.urgent_when_due:
+        if fill is not None and status.is_urgent(value, fill.drug.urgent_when_due):
             return format_html("<strong>{} (urgent: {})</strong>", label, fill.drug)
         return label
 

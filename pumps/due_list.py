@@ -9,13 +9,10 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from pumps import schedule
-from pumps.choices import BatteryStatus, RefillStatus
+from pumps import status
+from pumps.choices import BatteryStatus
 from pumps.formatting import safe_cell
 from pumps.models import Pump
-
-FLAG_FREE_REFILL = {RefillStatus.OK}
-FLAG_FREE_BATTERY = {BatteryStatus.OK, BatteryStatus.NOT_APPLICABLE}
 
 CSV_FIELDS = [
     "mrn",
@@ -64,11 +61,8 @@ def entry(pump: Pump, *, today: date, lookahead_days: int) -> dict[str, Any]:
 
 
 def is_flagged(item: dict[str, Any]) -> bool:
-    """Anything but refill `ok` and battery `ok`/`not_applicable` (``--flagged``)."""
-    return not (
-        item["refill"]["status"] in FLAG_FREE_REFILL
-        and item["battery"]["status"] in FLAG_FREE_BATTERY
-    )
+    """A flagged status of either kind (``--flagged``; the table in pumps.status)."""
+    return status.is_flagged(item["refill"]["status"], item["battery"]["status"])
 
 
 # The columns a due-list entry needs, read as plain tuples: building model
@@ -112,12 +106,17 @@ def _ranked_entry(
         eri_on,
         replace_by,
     ) = row
-    refill_status = schedule.refill_status(
-        due=due, deadline=deadline, today=today, lookahead_days=lookahead_days
-    )
-    battery_status = schedule.battery_status(
-        window_opens=opens, window_closes=closes, eri=eri_on is not None, today=today
-    )
+    dates = {
+        "refill_due": due,
+        "refill_deadline": deadline,
+        "battery_window_opens": opens,
+        "battery_window_closes": closes,
+        "eri_reported_on": eri_on,
+        "eri_replace_by": replace_by,
+    }
+    day = status.Day(today, lookahead_days)
+    refill_status = status.refill_status(dates, day)
+    battery_status = status.battery_status(dates, day)
     item = {
         "mrn": mrn,
         "serial": serial,
@@ -129,11 +128,7 @@ def _ranked_entry(
             "deadline": _iso(deadline),
             "alarm": _iso(alarm),
             "limited_by": limited_by or None,
-            "urgent": bool(
-                drug_code is not None
-                and urgent_when_due
-                and refill_status in (RefillStatus.OVERDUE, RefillStatus.DUE)
-            ),
+            "urgent": drug_code is not None and status.is_urgent(refill_status, urgent_when_due),
         },
         "battery": {
             "status": battery_status.value,
@@ -145,14 +140,7 @@ def _ranked_entry(
         # Section 4: any refill in force with an unsigned flag, not only the latest.
         "discrepancy": open_discrepancies > 0,
     }
-    key = schedule.due_list_sort_key(
-        refill=refill_status,
-        battery=battery_status,
-        refill_deadline=deadline,
-        window_closes=closes,
-        replace_by=replace_by,
-        serial=serial,
-    )
+    key = status.sort_key(refill=refill_status, battery=battery_status, dates=dates, serial=serial)
     return key, item
 
 

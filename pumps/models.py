@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -16,7 +16,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from patients.models import EnteredInError, date_bounds
-from pumps import schedule
+from pumps import schedule, status
 from pumps.choices import (
     BatteryStatus,
     ConcentrationUnit,
@@ -230,7 +230,7 @@ class SchedulePolicy(models.Model):
 
 
 class PumpQuerySet(models.QuerySet["Pump"]):
-    """Reads of pumps. The SQL status conditions mirror ``pumps.schedule``."""
+    """Reads of pumps. The statuses come from the table of ``pumps.status``."""
 
     def active(self) -> PumpQuerySet:
         return self.filter(explant_date__isnull=True)
@@ -239,45 +239,12 @@ class PumpQuerySet(models.QuerySet["Pump"]):
         return self.select_related("patient", "model", "latest_fill__drug")
 
     def with_statuses(self, today: date, lookahead_days: int) -> PumpQuerySet:
-        """Annotate ``refill_status`` and ``battery_status`` on ``today`` in SQL."""
-        return self.annotate(
-            refill_status=models.Case(
-                *[
-                    models.When(condition, then=models.Value(status.value))
-                    for status, condition in refill_status_conditions(today, lookahead_days)
-                ],
-                output_field=models.CharField(),
-            ),
-            battery_status=models.Case(
-                *[
-                    models.When(condition, then=models.Value(status.value))
-                    for status, condition in battery_status_conditions(today)
-                ],
-                output_field=models.CharField(),
-            ),
-        )
+        """Annotate ``refill_status`` and ``battery_status`` on ``today`` in SQL (pumps.status)."""
+        return self.annotate(**status.status_annotations(status.Day(today, lookahead_days)))
 
-
-def refill_status_conditions(today: date, lookahead_days: int) -> list[tuple[RefillStatus, Q]]:
-    """SQL conditions for each refill status, in the order of schedule.refill_status."""
-    return [
-        (RefillStatus.UNKNOWN, Q(refill_deadline__isnull=True)),
-        (RefillStatus.OVERDUE, Q(refill_deadline__lt=today)),
-        (RefillStatus.DUE, Q(refill_due__lte=today)),
-        (RefillStatus.UPCOMING, Q(refill_due__lte=today + timedelta(days=lookahead_days))),
-        (RefillStatus.OK, Q(refill_due__gt=today + timedelta(days=lookahead_days))),
-    ]
-
-
-def battery_status_conditions(today: date) -> list[tuple[BatteryStatus, Q]]:
-    """SQL conditions for each battery status, in the order of schedule.battery_status."""
-    return [
-        (BatteryStatus.NOT_APPLICABLE, Q(battery_window_opens__isnull=True)),
-        (BatteryStatus.ERI, Q(eri_reported_on__isnull=False)),
-        (BatteryStatus.OVERDUE, Q(battery_window_closes__lte=today)),
-        (BatteryStatus.WINDOW, Q(battery_window_opens__lte=today)),
-        (BatteryStatus.OK, Q(battery_window_opens__gt=today)),
-    ]
+    def with_urgency(self) -> PumpQuerySet:
+        """Annotate ``urgent`` (pumps.status.is_urgent) on a queryset with the statuses."""
+        return self.annotate(urgent=status.urgent_annotation())
 
 
 class Pump(models.Model):
@@ -423,20 +390,10 @@ class Pump(models.Model):
         return self.model.alarm_ml
 
     def refill_status(self, today: date, lookahead_days: int) -> RefillStatus:
-        return schedule.refill_status(
-            due=self.refill_due,
-            deadline=self.refill_deadline,
-            today=today,
-            lookahead_days=lookahead_days,
-        )
+        return status.refill_status(status.dates_of(self), status.Day(today, lookahead_days))
 
     def battery_status(self, today: date) -> BatteryStatus:
-        return schedule.battery_status(
-            window_opens=self.battery_window_opens,
-            window_closes=self.battery_window_closes,
-            eri=self.eri_reported_on is not None,
-            today=today,
-        )
+        return status.battery_status(status.dates_of(self), status.Day(today, 0))
 
     def battery_stops_before(self, day: date | None) -> bool:
         """Section 5: ``day`` falls after the ERI replace-by date."""

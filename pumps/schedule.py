@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from pumps import status
 from pumps.choices import BatteryStatus, ConcentrationUnit, DoseUnit, LimitedBy, RefillStatus
 
 Number = Decimal | Fraction | int
@@ -243,16 +244,11 @@ def refill_dates(
 def refill_status(
     *, due: date | None, deadline: date | None, today: date, lookahead_days: int
 ) -> RefillStatus:
-    """Refill status on ``today`` from the stored dates (section 3)."""
-    if due is None or deadline is None:
-        return RefillStatus.UNKNOWN
-    if today > deadline:
-        return RefillStatus.OVERDUE
-    if due <= today:
-        return RefillStatus.DUE
-    if due - timedelta(days=lookahead_days) <= today:
-        return RefillStatus.UPCOMING
-    return RefillStatus.OK
+    """Refill status on ``today`` from the stored dates (section 3; the table in pumps.status)."""
+    dates = dict.fromkeys(status.STATUS_FIELDS) | {"refill_due": due, "refill_deadline": deadline}
+    if due is None:
+        dates["refill_deadline"] = None  # stored together: one without the other is no fill
+    return status.refill_status(dates, status.Day(today, lookahead_days))
 
 
 # --- Section 4: residual volume check ---------------------------------------
@@ -309,39 +305,26 @@ def battery_status(
     eri: bool,
     today: date,
 ) -> BatteryStatus:
-    """Battery status on ``today``; a pump without window dates has no battery."""
+    """Battery status on ``today``; a pump without window dates has no battery (the table
+    in pumps.status)."""
     if window_opens is None or window_closes is None:
-        return BatteryStatus.NOT_APPLICABLE
-    if eri:
-        return BatteryStatus.ERI
-    if today >= window_closes:
-        return BatteryStatus.OVERDUE
-    if today >= window_opens:
-        return BatteryStatus.WINDOW
-    return BatteryStatus.OK
+        window_opens = window_closes = None  # stored together
+    dates = dict.fromkeys(status.STATUS_FIELDS) | {
+        "battery_window_opens": window_opens,
+        "battery_window_closes": window_closes,
+        "eri_reported_on": today if eri else None,
+    }
+    return status.battery_status(dates, status.Day(today, 0))
 
 
-# --- The due list's order (docs/interfaces.md) -------------------------------
+# --- The due list's order (docs/interfaces.md; the ranks are in pumps.status) -----------
 
-# Most urgent first; a pump ranks by the more urgent of its two statuses.
-DUE_LIST_RANKS: tuple[tuple[str, str], ...] = (
-    ("refill", RefillStatus.OVERDUE),
-    ("battery", BatteryStatus.ERI),
-    ("refill", RefillStatus.DUE),
-    ("battery", BatteryStatus.OVERDUE),
-    ("refill", RefillStatus.UPCOMING),
-    ("battery", BatteryStatus.WINDOW),
-    ("refill", RefillStatus.UNKNOWN),
-)
-REST_RANK = len(DUE_LIST_RANKS)
+REST_RANK = status.REST_RANK
 
 
 def due_list_rank(refill: RefillStatus, battery: BatteryStatus) -> int:
-    """Index of the pump's most urgent status in DUE_LIST_RANKS (REST_RANK if none)."""
-    for rank, (kind, status) in enumerate(DUE_LIST_RANKS):
-        if (kind == "refill" and refill == status) or (kind == "battery" and battery == status):
-            return rank
-    return REST_RANK
+    """The rank of the pump's most urgent status (REST_RANK if none)."""
+    return status.due_rank(refill, battery)
 
 
 def due_list_sort_key(
@@ -353,19 +336,13 @@ def due_list_sort_key(
     replace_by: date | None,
     serial: str,
 ) -> tuple[int, date, str]:
-    """Rank, then the date that put the pump there, then serial.
-
-    Refill ranks and the rest: the refill deadline; battery ``eri``: the
-    replace-by date; battery ``overdue`` and ``window``: the window's close.
-    """
-    rank = due_list_rank(refill, battery)
-    if rank < REST_RANK and DUE_LIST_RANKS[rank] == ("battery", BatteryStatus.ERI):
-        ranking_date = replace_by
-    elif rank < REST_RANK and DUE_LIST_RANKS[rank][0] == "battery":
-        ranking_date = window_closes
-    else:
-        ranking_date = refill_deadline
-    return rank, ranking_date or date.max, serial
+    """Rank, then the date that put the pump there, then serial (pumps.status.sort_key)."""
+    dates = {
+        "refill_deadline": refill_deadline,
+        "battery_window_closes": window_closes,
+        "eri_replace_by": replace_by,
+    }
+    return status.sort_key(refill=refill, battery=battery, dates=dates, serial=serial)
 
 
 # --- Section 2: plausibility warnings on entry (warn, never block) -------------

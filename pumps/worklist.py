@@ -1,14 +1,14 @@
 """The nurse's worklist: active pumps that need action, in the due-list order.
 
-The order is computed in SQL from the same rank table as the Python rule
-(``schedule.DUE_LIST_RANKS``); tests compare it with ``build_due_list``.
+The order is computed in SQL from the status table of ``pumps.status``, the
+one the Python rule reads; tests compare it with ``build_due_list``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from typing import Any, overload
 
@@ -17,19 +17,23 @@ from django.db.models import Exists, F, Func, Min, OuterRef, Q, QuerySet, Subque
 
 from patients.choices import VisitKind, VisitStatus
 from patients.models import Appointment
-from pumps import schedule
-from pumps.choices import BatteryStatus, RefillStatus
+from pumps import status
 from pumps.models import Pump, PumpQuerySet
 
-BATTERY_ATTENTION = [BatteryStatus.ERI, BatteryStatus.OVERDUE, BatteryStatus.WINDOW]
+
+def _card_filter(card: str) -> Q:
+    """The card's statuses, on the annotated statuses."""
+    condition = Q()
+    for row in status.STATUSES:
+        if row.card == card:
+            condition |= Q(**{f"{row.kind}_status": row.value.value})
+    return condition
+
 
 # The status filter of the page: value -> condition on the annotated statuses.
+# One per card of the status table, and the residual flag.
 STATUS_FILTERS: dict[str, tuple[str, Q]] = {
-    "overdue": ("Refill overdue", Q(refill_status=RefillStatus.OVERDUE)),
-    "due": ("Refill due", Q(refill_status=RefillStatus.DUE)),
-    "upcoming": ("Refill upcoming", Q(refill_status=RefillStatus.UPCOMING)),
-    "battery": ("Battery (ERI, overdue, window)", Q(battery_status__in=BATTERY_ATTENTION)),
-    "unknown": ("Never filled", Q(refill_status=RefillStatus.UNKNOWN)),
+    **{card: (label, _card_filter(card)) for card, label in status.CARDS.items()},
     # Section 4: any refill in force with an unsigned flag (stored count, indexed).
     "discrepancy": ("Unsigned discrepancy", Q(open_discrepancies__gt=0)),
 }
@@ -45,34 +49,8 @@ class WorklistFilters:
 
 
 def with_due_rank(queryset: PumpQuerySet, today: date, lookahead_days: int) -> PumpQuerySet:
-    """Annotate statuses, the due-list rank and the date that ranks the pump."""
-    ranks = [
-        models.When(Q(**{f"{kind}_status": status}), then=Value(rank))
-        for rank, (kind, status) in enumerate(schedule.DUE_LIST_RANKS)
-    ]
-    eri_rank = schedule.DUE_LIST_RANKS.index(("battery", BatteryStatus.ERI))
-    battery_ranks = [
-        rank
-        for rank, (kind, _) in enumerate(schedule.DUE_LIST_RANKS)
-        if kind == "battery" and rank != eri_rank
-    ]
-    return (
-        queryset.with_statuses(today, lookahead_days)
-        .annotate(
-            due_rank=models.Case(
-                *ranks, default=Value(schedule.REST_RANK), output_field=models.IntegerField()
-            )
-        )
-        .annotate(
-            rank_date=models.Case(
-                # The date that ranks the pump (schedule.due_list_sort_key).
-                models.When(due_rank=eri_rank, then="eri_replace_by"),
-                models.When(due_rank__in=battery_ranks, then="battery_window_closes"),
-                default="refill_deadline",
-                output_field=models.DateField(),
-            )
-        )
-    )
+    """Annotate statuses, the due-list rank and the date that ranks the pump (pumps.status)."""
+    return queryset.with_statuses(today, lookahead_days).annotate(**status.rank_annotations())
 
 
 def next_refill_booking() -> Subquery:
@@ -97,8 +75,10 @@ def next_refill_booking() -> Subquery:
 def worklist(*, today: date, lookahead_days: int, filters: WorklistFilters) -> PumpQuerySet:
     """Active pumps with something to do, most urgent first, with their next booking."""
     # (mypy's Django plugin cannot see annotations, hence the ignores below.)
-    pumps = with_due_rank(Pump.objects.active(), today, lookahead_days).filter(
-        due_rank__lt=schedule.REST_RANK  # type: ignore[misc]
+    pumps = (
+        with_due_rank(Pump.objects.active(), today, lookahead_days)
+        .filter(due_rank__lt=status.REST_RANK)  # type: ignore[misc]
+        .with_urgency()
     )
     pumps = pumps.annotate(
         next_booking=next_refill_booking(),
@@ -137,30 +117,10 @@ def worklist(*, today: date, lookahead_days: int, filters: WorklistFilters) -> P
 # are differences of index range counts, which read the index alone.
 
 
-# "ERI seen" as a range (every date is on or after date.min): without table
-# statistics, SQLite takes a range for selective and IS NOT NULL for not, and
-# would walk the battery window's index instead of the few ERI pumps'.
-ERI_SEEN = Q(eri_reported_on__gte=date.min)
-# The same pumps, as the range of the date that orders their rank (section 5).
-ERI_REPLACE_BY_SET = Q(eri_replace_by__gte=date.min)
-
-
 def rank_ranges(today: date, lookahead_days: int) -> list[tuple[Q, tuple[str, ...]]]:
-    """For each rank of DUE_LIST_RANKS: a condition on its indexed date that every
-    pump of that rank meets (so the index can serve it), and its order."""
-    by_deadline = ("refill_deadline", "serial")
-    by_closing = ("battery_window_closes", "serial")
-    by_replace_by = ("eri_replace_by", "serial")
-    ranges: dict[tuple[str, str], tuple[Q, tuple[str, ...]]] = {
-        ("refill", RefillStatus.OVERDUE): (Q(refill_deadline__lt=today), by_deadline),
-        ("battery", BatteryStatus.ERI): (ERI_REPLACE_BY_SET, by_replace_by),
-        ("refill", RefillStatus.DUE): (Q(refill_deadline__gte=today), by_deadline),
-        ("battery", BatteryStatus.OVERDUE): (Q(battery_window_closes__lte=today), by_closing),
-        ("refill", RefillStatus.UPCOMING): (Q(refill_deadline__gt=today), by_deadline),
-        ("battery", BatteryStatus.WINDOW): (Q(battery_window_closes__gt=today), by_closing),
-        ("refill", RefillStatus.UNKNOWN): (Q(refill_deadline__isnull=True), ("serial",)),
-    }
-    return [ranges[kind, status] for kind, status in schedule.DUE_LIST_RANKS]
+    """For each rank: a condition on its indexed date that every pump of that rank
+    meets (so the index can serve it), and its order (pumps.status.rank_ranges)."""
+    return status.rank_ranges(status.Day(today, lookahead_days))
 
 
 def _count(queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -193,45 +153,48 @@ def _scalars(statement: Statement) -> dict[str, int]:
     return {name: int(value or 0) for name, value in zip(names, row, strict=True)}
 
 
-def range_count_querysets(*, today: date, lookahead_days: int) -> dict[str, QuerySet[Any]]:
-    """Index range counts from which every status count and the list's length follow.
+@lru_cache(maxsize=256)
+def _sums(today: date, lookahead_days: int) -> dict[str, status.Sum]:
+    """Each card, the list's length and the first rank, as signed sums of range counts
+    (derived once per process and day; read only)."""
+    day = status.Day(today, lookahead_days)
+    sums = {
+        card: status.count_of([row for row in status.STATUSES if row.card == card], day)
+        for card in status.CARDS
+    }
+    sums["listed"] = status.count_of([row for row in status.STATUSES if row.flagged], day)
+    sums["first_rank"] = status.count_of([status.RANKED[0]], day)
+    return sums
 
-    The refill statuses are nested ranges of the due date (a deadline is never
-    before its due date): overdue is deadline < today, due or overdue is
-    due <= today, and flagged is due <= today + look-ahead. Battery attention
-    is window opened, or an ERI before it.
+
+def range_count_querysets(*, today: date, lookahead_days: int) -> dict[str, QuerySet[Any]]:
+    """Index range counts from which every card and the list's length follow.
+
+    pumps.status derives them from the status table: each status count is a
+    sum, with signs, of counts of conjunctions of stored-date ranges that an
+    index answers alone (e.g. refill due = due <= today minus deadline < today).
     """
     active = Pump.objects.active()
-    horizon = today + timedelta(days=lookahead_days)
-    return {
-        "deadline_passed": _count(active.filter(refill_deadline__lt=today)),
-        "due_reached": _count(active.filter(refill_due__lte=today)),
-        "due_in_lookahead": _count(active.filter(refill_due__lte=horizon)),
-        "never_filled": _count(active.filter(refill_deadline__isnull=True)),
-        "window_opened": _count(active.filter(battery_window_opens__lte=today)),
-        "eri_before_window": _count(active.filter(ERI_SEEN, battery_window_opens__gt=today)),
-        # Battery attention without a refill one: the list's other members.
-        "battery_only": _count(
-            active.filter(battery_window_opens__lte=today, refill_due__gt=horizon)
-        ),
-        "eri_only": _count(
-            active.filter(ERI_SEEN, battery_window_opens__gt=today, refill_due__gt=horizon)
-        ),
-        # Few pumps carry an open flag: the partial index holds just them.
-        "discrepancy": _count(active.filter(open_discrepancies__gt=0)),
+    day = status.Day(today, lookahead_days)
+    terms = {term for total in _sums(today, lookahead_days).values() for term in total}
+    querysets = {
+        status.term_name(term): _count(active.filter(status.term_q(term, day)))
+        for term in sorted(terms, key=status.term_name)
     }
+    # Few pumps carry an open flag: the partial index holds just them.
+    querysets["discrepancy"] = _count(active.filter(open_discrepancies__gt=0))
+    return querysets
 
 
-def cards_from(counts: dict[str, int]) -> dict[str, int]:
+def _total(counts: dict[str, int], total: status.Sum) -> int:
+    return sum(sign * counts[status.term_name(term)] for term, sign in total.items())
+
+
+def cards_from(counts: dict[str, int], *, today: date, lookahead_days: int) -> dict[str, int]:
     """The status cards (STATUS_FILTERS) from the range counts."""
-    cards = {
-        "overdue": counts["deadline_passed"],
-        "due": counts["due_reached"] - counts["deadline_passed"],
-        "upcoming": counts["due_in_lookahead"] - counts["due_reached"],
-        "battery": counts["window_opened"] + counts["eri_before_window"],
-        "unknown": counts["never_filled"],
-        "discrepancy": counts["discrepancy"],
-    }
+    sums = _sums(today, lookahead_days)
+    cards = {card: _total(counts, sums[card]) for card in status.CARDS}
+    cards["discrepancy"] = counts["discrepancy"]
     return {key: cards[key] for key in STATUS_FILTERS}
 
 
@@ -256,18 +219,13 @@ class RankedWorklist:
         return self._counts
 
     def status_counts(self) -> dict[str, int]:
-        return cards_from(self.counts())
+        return cards_from(self.counts(), today=self.today, lookahead_days=self.lookahead_days)
 
     def count(self) -> int:
         counts = self.counts()
         if self.filtered:
             return counts["filtered"]
-        return (
-            counts["due_in_lookahead"]
-            + counts["never_filled"]
-            + counts["battery_only"]
-            + counts["eri_only"]
-        )
+        return _total(counts, _sums(self.today, self.lookahead_days)["listed"])
 
     def __len__(self) -> int:
         return self.count()
@@ -327,9 +285,10 @@ class RankedWorklist:
         if limit <= 0:
             return []
         ranks = tuple(range(len(self.ranges)))
-        # Overdue pumps (rank 0) are counted exactly by their index: a page
+        # The first rank's pumps (refill overdue) are counted exactly: a page
         # among them reads that rank only, and a page past them skips it.
-        overdue = None if self.filtered else self.counts()["deadline_passed"]
+        first_rank = _sums(self.today, self.lookahead_days)["first_rank"]
+        overdue = None if self.filtered else _total(self.counts(), first_rank)
         if overdue is not None and offset + limit <= overdue:
             ranks = (0,)
         elif overdue is not None and offset >= overdue:
@@ -471,4 +430,5 @@ def counts_statement(today: date, lookahead_days: int, filters: WorklistFilters)
 
 def status_counts(*, today: date, lookahead_days: int) -> dict[str, int]:
     """How many active pumps are in each worklist status (one query, index ranges)."""
-    return cards_from(_scalars(counts_statement(today, lookahead_days, WorklistFilters())))
+    counts = _scalars(counts_statement(today, lookahead_days, WorklistFilters()))
+    return cards_from(counts, today=today, lookahead_days=lookahead_days)
