@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import factory
@@ -101,3 +101,21 @@ def fill(
         ),
         today=FAR_FUTURE,
     )
+
+
+def baclofen_pump(*, today: date, implanted_days_ago: int = 500, **fill_values: str) -> Pump:
+    """A SynchroMed II 20 mL with baclofen 2000 mcg/mL at 400 mcg/day (0.2 mL/day),
+    filled to 20 mL ten days before ``today``: 18 mL expected on ``today``."""
+    pump = make_pump(
+        model="synchromed_ii_20", implant_date=today - timedelta(days=implanted_days_ago)
+    )
+    values = {
+        "drug": "baclofen",
+        "concentration": "2000",
+        "concentration_unit": "mcg/mL",
+        "daily_dose": "400",
+        "dose_unit": "mcg/day",
+        "volume_ml": "20",
+    } | fill_values
+    fill(pump, on=today - timedelta(days=10), **values)  # type: ignore[arg-type]
+    return pump

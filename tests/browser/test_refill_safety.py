@@ -3,39 +3,21 @@ a decimal comma is read as a point, and a unit slip must be confirmed."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from django.utils import timezone
 
-from pumps.models import Pump, Refill
-from tests.factories import fill, make_pump
+from pumps.models import Refill
+from tests.factories import baclofen_pump
 
 SHOTS = Path("/tmp/shots")
 WIDTHS = (1366, 820)
 
 
-def baclofen_pump(today: date) -> Pump:
-    """SynchroMed II 20 mL, baclofen 2000 mcg/mL at 400 mcg/day (0.2 mL/day),
-    filled to 20 mL ten days ago: 18 mL expected today."""
-    pump = make_pump(implant_date=today - timedelta(days=400))
-    fill(
-        pump,
-        on=today - timedelta(days=10),
-        drug="baclofen",
-        concentration="2000",
-        concentration_unit="mcg/mL",
-        daily_dose="400",
-        dose_unit="mcg/day",
-        volume_ml="20",
-    )
-    return pump
-
-
 def test_a_decimal_comma_is_saved_as_a_decimal_point(nurse_page):
     page = nurse_page
-    pump = baclofen_pump(timezone.localdate())
+    pump = baclofen_pump(today=timezone.localdate())
     page.goto(f"/pumps/{pump.pk}/refill/")
     volume = page.get_by_label("Volume in the pump after the fill (mL)")
     # A text box with the decimal keypad: a number input would drop the comma.
@@ -53,7 +35,7 @@ def test_a_decimal_comma_is_saved_as_a_decimal_point(nurse_page):
 
 def test_an_ambiguous_number_is_refused_in_the_browser(nurse_page):
     page = nurse_page
-    pump = baclofen_pump(timezone.localdate())
+    pump = baclofen_pump(today=timezone.localdate())
     page.goto(f"/pumps/{pump.pk}/refill/")
     page.get_by_label("Residual withdrawn (mL)").fill("18")
     page.get_by_label("Volume in the pump after the fill (mL)").fill("12,500")
@@ -65,7 +47,7 @@ def test_an_ambiguous_number_is_refused_in_the_browser(nurse_page):
 
 def test_a_unit_slip_must_be_ticked_before_the_refill_saves(nurse_page):
     page = nurse_page
-    pump = baclofen_pump(timezone.localdate())
+    pump = baclofen_pump(today=timezone.localdate())
     page.goto(f"/pumps/{pump.pk}/refill/")
     page.locator("#id_concentration").fill("200")  # a tenth of the last fill
     page.get_by_label("Residual withdrawn (mL)").fill("18")

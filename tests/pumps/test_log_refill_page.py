@@ -14,7 +14,7 @@ from patients.choices import VisitKind, VisitStatus
 from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from pumps import services
 from pumps.models import Pump, Refill
-from tests.factories import UserFactory, fill, make_pump
+from tests.factories import UserFactory, baclofen_pump, fill, make_pump
 
 pytestmark = pytest.mark.django_db
 
@@ -28,17 +28,7 @@ def today() -> date:
 def pump(today) -> Pump:
     """SynchroMed II 20 mL with baclofen 2000 mcg/mL at 400 mcg/day (0.2 mL/day),
     filled to 20 mL ten days ago: 18 mL expected today."""
-    pump = make_pump(model="synchromed_ii_20", implant_date=today - timedelta(days=500))
-    fill(
-        pump,
-        on=today - timedelta(days=10),
-        drug="baclofen",
-        concentration="2000",
-        concentration_unit="mcg/mL",
-        daily_dose="400",
-        dose_unit="mcg/day",
-        volume_ml="20",
-    )
+    pump = baclofen_pump(today=today, implanted_days_ago=500)
     pump.refresh_from_db()
     return pump
 

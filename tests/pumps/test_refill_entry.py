@@ -9,7 +9,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 
 from pumps import refill_entry, services
 from pumps.models import Drug, Pump, Refill, SchedulePolicy
-from tests.factories import UserFactory, fill, make_pump
+from tests.factories import UserFactory, baclofen_pump
 
 pytestmark = pytest.mark.django_db
 
@@ -19,18 +19,7 @@ TODAY = date(2026, 6, 1)
 @pytest.fixture
 def pump() -> Pump:
     """20 mL, baclofen 2000 mcg/mL at 400 mcg/day (0.2 mL/day), 20 mL ten days ago."""
-    pump = make_pump(implant_date=TODAY - timedelta(days=500))
-    fill(
-        pump,
-        on=TODAY - timedelta(days=10),
-        drug="baclofen",
-        concentration="2000",
-        concentration_unit="mcg/mL",
-        daily_dose="400",
-        dose_unit="mcg/day",
-        volume_ml="20",
-    )
-    return pump
+    return baclofen_pump(today=TODAY, implanted_days_ago=500)
 
 
 @pytest.fixture
