@@ -174,7 +174,7 @@ def test_the_due_list_and_the_worklist_agree_on_the_order(pumps):
             pump.serial
             for pump in worklist(today=today, lookahead_days=lookahead, filters=WorklistFilters())
         ]
-        due_list = build_due_list(today=today, flagged_only=True)
+        due_list = build_due_list(today=today, lookahead_days=lookahead, flagged_only=True)
         assert [item["serial"] for item in due_list] == serials
         urgent = {item["serial"] for item in due_list if item["refill"]["urgent"]}
         assert urgent == {
