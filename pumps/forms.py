@@ -110,7 +110,7 @@ class RefillForm(forms.Form):
             stops = f"{pump.eri_replace_by:%-d %B %Y}"
             eri_notice = (
                 '<div class="alert alert-danger py-2" id="eri-replace-by" role="status">'
-                f"ERI: the battery stops about {stops}; replace by {stops}.</div>"
+                f"ERI: the battery stops about {stops}: replace the pump by then.</div>"
             )
         self.helper = FormHelper()
         self.helper.form_id = "refill-form"

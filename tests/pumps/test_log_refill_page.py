@@ -626,7 +626,7 @@ def test_the_form_shows_when_the_battery_stops(nurse_client, pump, today):
     services.record_eri(pump=pump, seen_on=today - timedelta(days=80), today=today)
     stops = today + timedelta(days=10)
     html = nurse_client.get(url(pump)).content.decode()
-    assert f"ERI: the battery stops about {stops:%-d %B %Y}; replace by {stops:%-d %B %Y}." in html
+    assert f"ERI: the battery stops about {stops:%-d %B %Y}: replace the pump by then." in html
 
 
 def test_a_due_date_after_the_battery_stops_is_marked(nurse_client, pump, today):
