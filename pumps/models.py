@@ -30,6 +30,11 @@ from pumps.formatting import plain_decimal
 ML: dict[str, Any] = {"max_digits": 6, "decimal_places": 2}
 
 
+def exact(value: Decimal | None) -> Fraction | None:
+    """A stored limit as an exact number for the rules; None stays None (no limit)."""
+    return Fraction(value) if value is not None else None
+
+
 class PumpModel(models.Model):
     """A catalogue entry (section 1), shipped as data and editable by an admin."""
 
@@ -160,9 +165,6 @@ class Drug(models.Model):
 
     @property
     def dose_limits(self) -> schedule.DoseLimits:
-        def exact(value: Decimal | None) -> Fraction | None:
-            return Fraction(value) if value is not None else None
-
         return schedule.DoseLimits(
             warn_below_mcg=exact(self.dose_warn_below_mcg_per_day),
             warn_above_mcg=exact(self.dose_warn_above_mcg_per_day),
@@ -174,19 +176,12 @@ class Drug(models.Model):
         return schedule.StabilityRule(
             days=self.stability_days,
             first_fill_days=self.first_fill_stability_days,
-            undiluted_mcg_per_ml=(
-                Fraction(self.undiluted_mcg_per_ml)
-                if self.undiluted_mcg_per_ml is not None
-                else None
-            ),
+            undiluted_mcg_per_ml=exact(self.undiluted_mcg_per_ml),
             undiluted_days=self.undiluted_stability_days,
         )
 
     @property
     def concentration_range(self) -> schedule.ConcentrationRange:
-        def exact(value: Decimal | None) -> Fraction | None:
-            return Fraction(value) if value is not None else None
-
         return schedule.ConcentrationRange(
             low_mcg=exact(self.concentration_min_mcg_per_ml),
             high_mcg=exact(self.concentration_max_mcg_per_ml),
