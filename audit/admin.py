@@ -9,8 +9,9 @@ from django.db import models
 from django.http import HttpRequest
 
 from audit.models import AuditEntry
-from patients.models import Appointment, Complication, MriScan, Patient, Trial
-from patients.roles import ADMINISTRATOR, has_role
+from care.models import Appointment, Complication, MriScan, Trial
+from core.roles import ADMINISTRATOR, has_role
+from patients.models import Patient
 from pumps.models import DoseAdjustment, Pump, Refill
 
 

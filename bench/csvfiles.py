@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.synthetic import PumpSpec
 
-# The importer's columns (pumps/importer/plan.py), written out again because
+# The importer's columns (importer/plan.py), written out again because
 # `python -m bench` writes the files before any Django set-up, which importing
 # the importer needs; tests/bench checks the two agree.
 PUMP_COLUMNS = (

@@ -26,8 +26,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from bench.registry import staff_user
+from care.worklist import RankedWorklist, WorklistFilters
 from pumps.models import Pump, SchedulePolicy
-from pumps.worklist import RankedWorklist, WorklistFilters
 
 WARM_UP = 2
 

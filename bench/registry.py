@@ -27,9 +27,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from bench.synthetic import PumpSpec
-from patients.choices import PatientStatus, VisitKind, VisitStatus
-from patients.models import Appointment, Patient
-from patients.roles import NURSE
+from care.choices import VisitKind, VisitStatus
+from care.models import Appointment
+from core.roles import NURSE
+from patients.choices import PatientStatus
+from patients.models import Patient
 from pumps import bulk, services
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
 
@@ -117,7 +119,7 @@ def build(
             )
             patients.append(patient)
             for spec in pump_specs:
-                pump, fills = _pump(spec, patient, ids, pump_models, drugs, policy)
+                pump, fills = _pump(spec, patient, ids, pump_models, drugs, policy, today=today)
                 pumps.append(pump)
                 refills += fills
                 visits += _visits(pump, rng, ids, today=today)
@@ -144,8 +146,14 @@ def _pump(
     pump_models: dict[str, PumpModel],
     drugs: dict[str, Drug],
     policy: SchedulePolicy,
+    *,
+    today: date,
 ) -> tuple[Pump, list[Refill]]:
-    """The pump with its stored schedule, and its fills with their residual flags."""
+    """The pump with its stored schedule, and its fills with their residual flags.
+
+    Every fill passes services.validate_fill first, as a fill through any
+    other door would: a synthetic registry the app would refuse is a bug here.
+    """
     pump = Pump(
         id=ids.take(Pump),
         patient=patient,
@@ -158,22 +166,36 @@ def _pump(
     )
     refills: list[Refill] = []
     previous: Refill | None = None
-    for fill in spec.fills:
-        refill = Refill(
-            id=ids.take(Refill),
-            pump=pump,
-            refill_date=fill.refill_date,
-            drug=drugs[fill.drug],
-            concentration=fill.concentration,
-            concentration_unit=fill.concentration_unit,
-            daily_dose=fill.daily_dose,
-            dose_unit=fill.dose_unit,
-            volume_ml=fill.volume_ml,
-            residual_ml=fill.residual_ml,
-            eri=fill.eri,
-            bolus_dose=fill.bolus_dose,
-            boluses_per_day=fill.boluses_per_day,
+    # The pump as its fills find it: not yet saved (no reads) and not yet explanted.
+    as_filled = Pump(
+        model=pump.model,
+        serial=pump.serial,
+        implant_date=pump.implant_date,
+        alarm_ml_override=pump.alarm_ml_override,
+    )
+    for spec_fill in spec.fills:
+        fill = services.Fill(
+            refill_date=spec_fill.refill_date,
+            drug=drugs[spec_fill.drug],
+            concentration=spec_fill.concentration,
+            concentration_unit=spec_fill.concentration_unit,
+            daily_dose=spec_fill.daily_dose,
+            dose_unit=spec_fill.dose_unit,
+            volume_ml=spec_fill.volume_ml,
+            residual_ml=spec_fill.residual_ml,
+            eri=spec_fill.eri,
+            bolus_dose=spec_fill.bolus_dose,
+            boluses_per_day=spec_fill.boluses_per_day,
         )
+        services.validate_fill(
+            pump=as_filled,
+            fill=fill,
+            today=today,
+            context=services.FillContext(
+                on=fill.refill_date, latest=previous, previous=previous, adjustments=()
+            ),
+        )
+        refill = Refill(id=ids.take(Refill), pump=pump, **fill.columns())
         if previous is not None:
             # Section 4, as services.check_residual computes it (no dose changes here).
             expected = services.expected_residual(previous, fill.refill_date, [])

@@ -53,8 +53,13 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "simple_history",
     "axes",
+    # Layers, lowest first (docs/architecture.md; .importlinter enforces them).
     "patients",
     "pumps",
+    "care",
+    "importer",
+    "demo",
+    "web",
     "audit",
     "backup",
 ]
@@ -91,7 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "patients.roles.roles_context",
+                "core.roles.roles_context",
             ],
         },
     },

@@ -16,6 +16,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),  # no sign-in, no database (clinic/health.py)
     path("healthz/db", healthz_db, name="healthz_db"),  # no sign-in; asks the database
     path("admin/", admin.site.urls),
-    path("patients/", include("patients.urls")),
-    path("", include("pumps.urls")),
+    path("patients/", include("web.patient_urls")),
+    path("", include("web.pump_urls")),
 ]

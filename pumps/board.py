@@ -15,7 +15,7 @@ from datetime import date
 from django.db.models import F
 from django.db.models.expressions import OrderBy
 
-from pumps.formatting import plain_decimal, safe_cell
+from core.formatting import plain_decimal, safe_cell
 from pumps.models import Pump, PumpQuerySet
 
 # Whitelisted sort keys -> columns. Serial is unique, so appending it makes

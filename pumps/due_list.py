@@ -9,9 +9,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
+from core.formatting import safe_cell
 from pumps import status
 from pumps.choices import BatteryStatus
-from pumps.formatting import safe_cell
 from pumps.models import Pump
 
 CSV_FIELDS = [

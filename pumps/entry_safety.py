@@ -16,11 +16,10 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
-from pumps.schedule import LAST_DATE, MCG_PER_MG, ConcentrationRange, add_years
+from core.bounds import EARLIEST_DATE, LATEST_DATE
+from pumps.schedule import MCG_PER_MG, ConcentrationRange, add_years
 
 # Any date outside these is a typing slip, whatever the field (section 8).
-EARLIEST_DATE = date(1900, 1, 1)
-LATEST_DATE = LAST_DATE
 # A visit may be booked from today up to two years ahead.
 BOOKING_HORIZON_YEARS = 2
 # No real programme runs more than this through an intrathecal catheter.

@@ -15,6 +15,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from core.formatting import plain_decimal
 from patients.models import EnteredInError, date_bounds
 from pumps import schedule, status
 from pumps.choices import (
@@ -25,7 +26,6 @@ from pumps.choices import (
     LimitedBy,
     RefillStatus,
 )
-from pumps.formatting import plain_decimal
 
 ML: dict[str, Any] = {"max_digits": 6, "decimal_places": 2}
 
@@ -315,7 +315,7 @@ class Pump(models.Model):
                 condition=Q(explant_date__isnull=True),
             ),
             # The worklist counts pumps by these ranges from the index alone
-            # (pumps/worklist.py, range_count_querysets).
+            # (care/worklist.py, range_count_querysets).
             models.Index(
                 fields=["battery_window_opens", "refill_due"],
                 name="active_pump_opens_due",

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
+from core.bounds import LATEST_DATE
 from pumps import status
 from pumps.choices import BatteryStatus, ConcentrationUnit, DoseUnit, LimitedBy, RefillStatus
 
@@ -24,7 +25,7 @@ MCG_PER_MG = 1000
 # The last day the app accepts or computes (clinical-rules.md 8): an alarm
 # further off than this is "not reached" (a near-zero rate), never a date that
 # overflows Python's calendar or the database's.
-LAST_DATE = date(2100, 12, 31)
+LAST_DATE = LATEST_DATE
 
 _CONCENTRATION_TO_MCG_PER_ML = {
     ConcentrationUnit.MG_PER_ML: MCG_PER_MG,

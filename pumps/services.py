@@ -19,12 +19,11 @@ from uuid import UUID
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.formatting import plain_decimal
 from patients.corrections import mark_entered_in_error, unmark_entered_in_error
 from patients.models import IN_FORCE, Patient
-from patients.services import close_refill_visit
-from pumps import entry_safety, schedule
+from pumps import entry_safety, schedule, signals
 from pumps.choices import ConcentrationUnit, DoseUnit, ExplantReason
-from pumps.formatting import plain_decimal
 from pumps.models import DoseAdjustment, Drug, Pump, PumpModel, Refill, SchedulePolicy
 
 
@@ -485,6 +484,23 @@ class Fill:
     def has_boluses(self) -> bool:
         return bool(self.bolus_dose)
 
+    def columns(self) -> dict[str, Any]:
+        """The Refill field values this fill is stored as, by every door
+        (no bolus columns without a bolus dose)."""
+        return {
+            "refill_date": self.refill_date,
+            "drug": self.drug,
+            "concentration": self.concentration,
+            "concentration_unit": self.concentration_unit,
+            "daily_dose": self.daily_dose,
+            "dose_unit": self.dose_unit,
+            "volume_ml": self.volume_ml,
+            "residual_ml": self.residual_ml,
+            "eri": self.eri,
+            "bolus_dose": self.bolus_dose if self.has_boluses else None,
+            "boluses_per_day": self.boluses_per_day if self.has_boluses else None,
+        }
+
     def numbers(self) -> entry_safety.FillNumbers:
         """Canonical units; call only once the units are known to be valid."""
         return entry_safety.FillNumbers(
@@ -788,17 +804,7 @@ def record_locked_fill(
     )
     refill = Refill.objects.create(
         pump=pump,
-        refill_date=fill.refill_date,
-        drug=fill.drug,
-        concentration=fill.concentration,
-        concentration_unit=fill.concentration_unit,
-        daily_dose=fill.daily_dose,
-        dose_unit=fill.dose_unit,
-        volume_ml=fill.volume_ml,
-        residual_ml=fill.residual_ml,
-        bolus_dose=fill.bolus_dose if fill.has_boluses else None,
-        boluses_per_day=fill.boluses_per_day if fill.has_boluses else None,
-        eri=fill.eri,
+        **fill.columns(),
         pain_score=pain_score,
         ashworth_score=ashworth_score,
         notes=notes,
@@ -806,7 +812,7 @@ def record_locked_fill(
         submission_token=submission_token,
         **columns,
     )
-    close_refill_visit(pump_id=pump.pk, refill_date=fill.refill_date)
+    signals.fill_recorded.send(Refill, pump_id=pump.pk, refill_date=fill.refill_date)
     also: list[str] = []
     if fill.eri and (pump.eri_reported_on is None or fill.refill_date < pump.eri_reported_on):
         pump.eri_reported_on = fill.refill_date

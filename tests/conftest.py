@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 from django.test import Client
 
-from patients.roles import NURSE
+from core.roles import NURSE
 from pumps.models import SchedulePolicy
 from tests.factories import UserFactory
 

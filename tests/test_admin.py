@@ -18,7 +18,8 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from patients.models import Appointment, Complication, MriScan, Patient, Trial
+from care.models import Appointment, Complication, MriScan, Trial
+from patients.models import Patient
 from pumps.choices import BatteryStatus, RefillStatus
 from pumps.fields import ClinicalDecimalField
 from pumps.models import DoseAdjustment, Drug, Pump, PumpModel, Refill, SchedulePolicy

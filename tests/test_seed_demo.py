@@ -19,11 +19,13 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from patients.choices import Indication, TrialDecision, TrialOutcome
-from patients.demo import SPASTICITY
-from patients.management.commands.seed_demo import DEMO_PASSWORD
-from patients.models import IN_FORCE, Appointment, Complication, MriScan, Patient, Trial
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from care.choices import TrialDecision, TrialOutcome
+from care.models import Appointment, Complication, MriScan, Trial
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from demo.data import SPASTICITY
+from demo.management.commands.seed_demo import DEMO_PASSWORD
+from patients.choices import Indication
+from patients.models import IN_FORCE, Patient
 from pumps import entry_safety, schedule, services
 from pumps.choices import BatteryStatus, ExplantReason, RefillStatus
 from pumps.models import DoseAdjustment, Pump, PumpModel, Refill, SchedulePolicy

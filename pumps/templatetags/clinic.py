@@ -7,8 +7,8 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
+from core.formatting import plain_decimal
 from pumps.choices import BatteryStatus, LimitedBy, RefillStatus
-from pumps.formatting import plain_decimal
 
 register = template.Library()
 

@@ -17,7 +17,8 @@ from django.core.management import call_command
 
 from bench import csvfiles, measure, registry, synthetic
 from bench.__main__ import rows
-from pumps import importer, services
+from importer import spreadsheet as importer
+from pumps import services
 from pumps.models import Pump, Refill
 
 pytestmark = pytest.mark.django_db

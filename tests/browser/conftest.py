@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from patients.roles import NURSE, PHYSICIAN
+from core.roles import NURSE, PHYSICIAN
 from tests.factories import TEST_PASSWORD, UserFactory
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from patients.models import MriScan, Trial
+from care.models import MriScan, Trial
 from pumps import services
 from pumps.models import Drug, Pump
 from tests.browser.conftest import screenshot, sign_in

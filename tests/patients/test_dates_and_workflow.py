@@ -20,22 +20,24 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import decisions, services
-from patients.admin import (
+from care import decisions, services
+from care.choices import TrialDecision, VisitKind, VisitStatus
+from care.devices import NewPump, record_explant, record_implant
+from care.models import Appointment, Complication, MriScan, Trial
+from core.roles import PHYSICIAN
+from patients.choices import PatientStatus
+from patients.models import Patient
+from pumps import services as pump_services
+from pumps.models import Drug, Pump, PumpModel
+from pumps.schedule import add_years
+from tests.factories import PatientFactory, UserFactory, fill, make_pump
+from web.patient_admin import (
     AppointmentAdminForm,
     ComplicationAdminForm,
     MriScanAdminForm,
     PatientAdminForm,
     TrialAdminForm,
 )
-from patients.choices import PatientStatus, TrialDecision, VisitKind, VisitStatus
-from patients.models import Appointment, Complication, MriScan, Patient, Trial
-from patients.roles import PHYSICIAN
-from pumps import services as pump_services
-from pumps.devices import NewPump, record_explant, record_implant
-from pumps.models import Drug, Pump, PumpModel
-from pumps.schedule import add_years
-from tests.factories import PatientFactory, UserFactory, fill, make_pump
 
 pytestmark = pytest.mark.django_db
 

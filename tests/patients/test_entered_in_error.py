@@ -16,15 +16,16 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import decisions, review_queue
-from patients.choices import PatientStatus, VisitKind, VisitStatus
-from patients.models import Appointment, Complication, MriScan, Trial
-from patients.roles import ADMINISTRATOR, PHYSICIAN
-from patients.timeline import build_timeline
-from patients.trial_views import referred_not_implanted
+from care import decisions, review_queue
+from care.choices import VisitKind, VisitStatus
+from care.models import Appointment, Complication, MriScan, Trial
+from care.timeline import build_timeline
+from core.roles import ADMINISTRATOR, PHYSICIAN
+from patients.choices import PatientStatus
 from pumps import services
 from pumps.models import DoseAdjustment, Drug, Pump, Refill
 from tests.factories import UserFactory, fill, make_pump
+from web.trial_views import referred_not_implanted
 
 pytestmark = pytest.mark.django_db
 

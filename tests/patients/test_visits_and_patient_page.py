@@ -8,10 +8,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import services
-from patients.choices import VisitKind, VisitStatus
-from patients.models import Appointment, Complication
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from care import services
+from care.choices import VisitKind, VisitStatus
+from care.models import Appointment, Complication
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from tests.factories import UserFactory, fill, make_pump
 
 pytestmark = pytest.mark.django_db

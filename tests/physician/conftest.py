@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from patients.roles import ADMINISTRATOR, PHYSICIAN
+from core.roles import ADMINISTRATOR, PHYSICIAN
 from tests.factories import UserFactory
 
 

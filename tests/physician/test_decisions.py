@@ -6,8 +6,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from patients.choices import PatientStatus, TrialDecision, VisitKind, VisitStatus
-from patients.models import Appointment, Complication, MriScan, Patient, Trial
+from care.choices import TrialDecision, VisitKind, VisitStatus
+from care.models import Appointment, Complication, MriScan, Trial
+from patients.choices import PatientStatus
+from patients.models import Patient
 from pumps.models import Drug, Pump, Refill
 from tests.factories import PatientFactory, fill, make_pump
 

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import resolve
 
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,11 +6,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import decisions
-from patients import services as patient_services
-from patients.choices import TrialDecision, VisitKind, VisitStatus
-from patients.models import MriScan, Trial
-from patients.review_queue import reviews_due
+from care import decisions
+from care import services as patient_services
+from care.choices import TrialDecision, VisitKind, VisitStatus
+from care.models import MriScan, Trial
+from care.review_queue import reviews_due
 from pumps import services
 from pumps.models import Drug
 from tests.factories import PatientFactory, fill, make_pump

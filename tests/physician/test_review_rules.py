@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from patients.choices import ReviewStatus
-from patients.reviews import (
+from care.choices import ReviewStatus
+from care.reviews import (
     first_review_opened_cutoff,
     first_review_status,
     first_review_window,

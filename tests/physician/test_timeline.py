@@ -8,11 +8,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import decisions
-from patients import services as patient_services
-from patients.choices import VisitKind
-from patients.models import Complication, MriScan, Trial
-from patients.timeline import build_timeline
+from care import decisions
+from care import services as patient_services
+from care.choices import VisitKind
+from care.models import Complication, MriScan, Trial
+from care.timeline import build_timeline
 from pumps import services
 from pumps.models import DoseAdjustment, Drug, Refill
 from tests.factories import PatientFactory, fill, make_pump

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import decisions
-from patients.choices import TrialDecision
-from patients.models import Trial
+from care import decisions
+from care.choices import TrialDecision
+from care.models import Trial
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from patients.roles import NURSE
+from core.roles import NURSE
 from pumps import services
 from tests.factories import FAR_FUTURE, PatientFactory, UserFactory, fill, make_pump
 

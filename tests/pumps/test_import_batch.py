@@ -13,8 +13,8 @@ from decimal import Decimal
 
 import pytest
 
-from patients import services as patient_services
-from patients.choices import VisitKind
+from care import services as patient_services
+from care.choices import VisitKind
 from pumps import services
 from pumps.entry_safety import parse_decimal
 from pumps.models import Drug, Pump

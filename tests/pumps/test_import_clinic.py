@@ -21,11 +21,12 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from importer import spreadsheet as importer
+from importer.management.commands.import_clinic import Command
 from patients.choices import PatientStatus
 from patients.models import Patient
-from pumps import importer, services
+from pumps import services
 from pumps.choices import ExplantReason
-from pumps.management.commands.import_clinic import Command
 from pumps.models import Pump, Refill
 from tests.factories import PatientFactory, fill, make_pump
 

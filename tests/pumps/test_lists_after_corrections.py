@@ -15,7 +15,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from patients.roles import PHYSICIAN
+from core.roles import PHYSICIAN
 from pumps import services
 from pumps.models import Pump
 from tests.factories import FAR_FUTURE, PatientFactory, UserFactory, fill, make_pump
@@ -187,7 +187,7 @@ def test_the_due_list_csv_neutralises_cells_a_spreadsheet_would_run():
 def test_the_patient_page_warns_of_a_due_date_and_a_visit_after_the_battery_stops(nurse_client):
     from datetime import time
 
-    from patients.services import book_visit
+    from care.services import book_visit
 
     pump = make_pump(serial="ERI-PAGE", implant_date=D("2024-01-01"), model="synchromed_ii_40")
     morphine(pump, "2026-03-31")  # due 2026-06-24

@@ -9,9 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import services as patient_services
-from patients.choices import VisitKind, VisitStatus
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from care import services as patient_services
+from care.choices import VisitKind, VisitStatus
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from pumps import services
 from pumps.models import Pump, Refill
 from tests.factories import UserFactory, baclofen_pump, fill, make_pump

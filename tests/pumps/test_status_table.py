@@ -16,11 +16,11 @@ import pytest
 from django.core.paginator import Paginator
 
 from bench import registry, synthetic
+from care.worklist import RankedWorklist, WorklistFilters, with_due_rank, worklist
 from pumps import services, status
 from pumps.choices import BatteryStatus, RefillStatus
 from pumps.due_list import build_due_list
 from pumps.models import Pump, SchedulePolicy
-from pumps.worklist import RankedWorklist, WorklistFilters, with_due_rank, worklist
 from tests.factories import FAR_FUTURE, fill, make_pump
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from patients import services as patient_services
-from patients.choices import VisitKind
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from care import services as patient_services
+from care.choices import VisitKind
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from pumps.due_list import build_due_list
 from pumps.models import SchedulePolicy
 from tests.factories import PatientFactory, UserFactory, fill, make_pump

@@ -6,9 +6,7 @@ import pytest
 from django.core.paginator import Paginator
 from django.db.models import Count
 
-from pumps import services
-from pumps.models import Pump
-from pumps.worklist import (
+from care.worklist import (
     STATUS_FILTERS,
     PageKey,
     RankedWorklist,
@@ -17,7 +15,9 @@ from pumps.worklist import (
     status_counts,
     worklist,
 )
-from pumps.worklist import cached_page_statement as ranked_statement
+from care.worklist import cached_page_statement as ranked_statement
+from pumps import services
+from pumps.models import Pump
 from tests.factories import FAR_FUTURE, fill, make_pump
 
 pytestmark = pytest.mark.django_db

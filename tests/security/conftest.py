@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from patients import services as visit_services
-from patients.choices import VisitKind
-from patients.models import Appointment, MriScan, Trial
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from care import services as visit_services
+from care.choices import VisitKind
+from care.models import Appointment, MriScan, Trial
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from pumps import services
 from tests.factories import FAR_FUTURE, PatientFactory, UserFactory, fill, make_pump
 

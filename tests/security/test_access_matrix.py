@@ -14,7 +14,7 @@ tests/security/conftest.py (add a record there if the page needs a new kind).
 A URL with ids is also requested with ids that do not exist: a role that
 would see the page gets 404, never data. The administrator is a superuser in
 the Administrator group, as the demo clinic makes them (a superuser holds
-every role, patients/roles.py).
+every role, core/roles.py).
 
 The admin is one family: its many generated URLs are covered by a few
 representative rows in ``ADMIN_MATRIX``.
@@ -30,7 +30,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from patients.roles import ADMINISTRATOR
+from core.roles import ADMINISTRATOR
 from pumps import services
 from tests.factories import UserFactory
 from tests.security.conftest import ROLES

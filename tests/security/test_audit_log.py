@@ -17,7 +17,8 @@ from audit.admin import HISTORY_PATIENT_LOOKUPS
 from audit.ip import client_ip
 from audit.models import AuditEntry, AuditLogIsAppendOnly
 from audit.registry import AUDITED_VIEWS
-from patients.models import Appointment, Patient
+from care.models import Appointment
+from patients.models import Patient
 from pumps.models import Pump, Refill
 from tests.security.test_access_matrix import url_patterns
 

@@ -20,7 +20,7 @@ from django.test.utils import override_settings
 from audit.middleware import record_view
 from audit.models import AuditEntry
 from backup.archive import backed_up_models, label, read_backup, settled_constraints
-from patients.demo import delete_clinical_data
+from demo.data import delete_clinical_data
 from patients.models import Patient
 from pumps.models import Refill
 

@@ -25,7 +25,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from patients.roles import NURSE
+from core.roles import NURSE
 from pumps import services
 from pumps.models import Drug, Pump, Refill, SchedulePolicy
 from tests.factories import UserFactory, fill, make_pump

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
-from patients.choices import VisitStatus
-from patients.models import Appointment
+from care.choices import VisitStatus
+from care.models import Appointment
 
 pytestmark = pytest.mark.django_db
 

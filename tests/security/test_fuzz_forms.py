@@ -17,9 +17,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from patients.choices import VisitKind, VisitStatus
+from care.choices import VisitKind, VisitStatus
 from pumps.choices import ConcentrationUnit, DoseUnit
-from pumps.forms import RefillForm
 from pumps.models import Refill
 from tests.factories import fill
 from tests.security.fuzz import (
@@ -31,6 +30,7 @@ from tests.security.fuzz import (
     form_data,
     fuzz,
 )
+from web.pump_forms import RefillForm
 
 pytestmark = pytest.mark.django_db
 

@@ -19,10 +19,10 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from importer.spreadsheet import PUMP_OPTIONAL, PUMP_REQUIRED, REFILL_OPTIONAL, REFILL_REQUIRED
 from patients.choices import Indication
 from pumps.choices import ConcentrationUnit, DoseUnit, ExplantReason
 from pumps.entry_safety import parse_decimal
-from pumps.importer import PUMP_OPTIONAL, PUMP_REQUIRED, REFILL_OPTIONAL, REFILL_REQUIRED
 from pumps.models import Pump, Refill
 from tests.security.fuzz import choices, counts, field, fuzz
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patients.choices import (
+from care.choices import (
     ComplicationKind,
     ComplicationOutcome,
     Severity,

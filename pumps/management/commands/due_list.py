@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clinic.clock import clinic_today
+from core.clock import clinic_today
 from pumps.due_list import build_due_list, csv_lines, json_chunks
 from pumps.models import SchedulePolicy
 

@@ -1,0 +1,170 @@
+"""The physician's review queue: everything that waits for a physician's word.
+
+Each section is one query (statuses and bookings are SQL annotations), so the
+page's query count does not grow with the registry. Review dates are decided
+by the pure rules in ``care.reviews``; SQL only pre-filters with their
+cutoffs. Records entered in error (clinical-rules.md 9) wait for nobody: every
+section reads the records in force only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, TruncDate
+
+from care import reviews
+from care.choices import ReviewStatus, TrialDecision, VisitKind, VisitStatus
+from care.models import Appointment, MriScan, Trial
+from patients.models import IN_FORCE
+from pumps.choices import BatteryStatus
+from pumps.models import Pump, PumpQuerySet, Refill
+
+BATTERY_TO_PLAN = [BatteryStatus.ERI, BatteryStatus.WINDOW, BatteryStatus.OVERDUE]
+REVIEW_KINDS = [VisitKind.FIRST_REVIEW, VisitKind.PHYSICIAN_REVIEW]
+
+
+def _first_booked(kinds: Sequence[str], *, since: str | None = None) -> Subquery:
+    """The patient's earliest booked visit of ``kinds`` (optionally on or after a date)."""
+    visits = Appointment.objects.filter(
+        patient=OuterRef("patient"), kind__in=kinds, status=VisitStatus.BOOKED
+    )
+    if since is not None:
+        visits = visits.filter(scheduled_at__date__gte=OuterRef(since))
+    return Subquery(visits.order_by("scheduled_at").values("scheduled_at")[:1])
+
+
+def unsigned_discrepancies() -> QuerySet[Refill]:
+    """Residual-volume flags of active pumps that no physician has signed off (section 4).
+
+    A refill entered in error carries no flag (section 9).
+    """
+    return (
+        Refill.objects.filter(
+            IN_FORCE,
+            discrepancy=True,
+            discrepancy_signed_off_at__isnull=True,
+            pump__explant_date__isnull=True,
+        )
+        .select_related("pump__patient", "pump__model", "drug", "recorded_by")
+        .order_by("refill_date", "pk")
+    )
+
+
+def batteries_to_plan(*, today: date, lookahead_days: int) -> PumpQuerySet:
+    """ERI, window and overdue batteries, the soonest to stop first, with the consult booked.
+
+    An ERI pump stops by its replace-by date (section 5), the others by the
+    window's close: the same dates that rank them on the due list.
+    """
+    return (
+        Pump.objects.active()
+        .with_statuses(today, lookahead_days)
+        .filter(battery_status__in=BATTERY_TO_PLAN)  # type: ignore[misc]
+        .annotate(consult_at=_first_booked([VisitKind.BATTERY_CONSULT]))
+        .select_related("patient", "model")
+        .order_by(Coalesce("eri_replace_by", "battery_window_closes"), "serial")
+    )
+
+
+def trials_awaiting_decision() -> QuerySet[Trial]:
+    return (
+        Trial.objects.filter(IN_FORCE, decision=TrialDecision.PENDING)
+        .select_related("patient", "drug")
+        .order_by("trial_date", "pk")
+    )
+
+
+def pending_mri_checks() -> QuerySet[MriScan]:
+    """MRIs whose pump has not been interrogated yet, of patients with an active pump.
+
+    (A patient without a pump has nothing to check; an MRI entered in error asks
+    for no check.)
+    """
+    return (
+        MriScan.objects.filter(IN_FORCE, pump_checked_on__isnull=True)
+        .filter(Exists(Pump.objects.active().filter(patient=OuterRef("patient"))))
+        .annotate(
+            check_at=_first_booked([VisitKind.POST_MRI_CHECK], since="scanned_on"),
+        )
+        .select_related("patient")
+        .order_by("scanned_on", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class ReviewDue:
+    """A pump whose first or yearly physician review is due (section 7)."""
+
+    pump: Pump
+    kind: str  # VisitKind.FIRST_REVIEW or VisitKind.PHYSICIAN_REVIEW
+    status: ReviewStatus
+    due: date
+    last_review: date | None
+    booked_at: datetime | None
+
+
+def reviews_due(*, today: date) -> list[ReviewDue]:
+    """Active pumps whose first review (2 to 6 weeks) or yearly review is due.
+
+    Any review done since the implant (first or physician review) counts: a
+    physician review held in the first weeks is the first review. Until the
+    implant's first anniversary a missing first review shows as the first
+    review (overdue after day 42); from then on as the yearly review.
+    """
+    last_done = (
+        Appointment.objects.filter(
+            patient=OuterRef("patient"),
+            kind__in=REVIEW_KINDS,
+            status=VisitStatus.DONE,
+            scheduled_at__date__gte=OuterRef("implant_date"),
+        )
+        .annotate(day=TruncDate("scheduled_at"))
+        .order_by("-scheduled_at")
+        .values("day")[:1]
+    )
+    pumps = (
+        Pump.objects.active()
+        .filter(implant_date__lte=reviews.first_review_opened_cutoff(today))
+        .annotate(
+            last_review_on=Subquery(last_done),
+            review_booked_at=_first_booked(REVIEW_KINDS, since="implant_date"),
+        )
+        # SQL pre-filters with the rules' cutoffs; the rules decide below.
+        .filter(
+            Q(last_review_on__isnull=True)
+            | Q(last_review_on__lte=reviews.yearly_review_cutoff(today))
+        )
+        .select_related("patient", "model")
+        .order_by("implant_date", "serial")
+    )
+    items: list[ReviewDue] = []
+    for pump in pumps:
+        last: date | None = pump.last_review_on  # type: ignore[attr-defined]
+        yearly_due = reviews.yearly_review_due(implant_date=pump.implant_date, last_review=last)
+        if last is None and today < yearly_due:
+            status = reviews.first_review_status(
+                implant_date=pump.implant_date, today=today, done=False
+            )
+            kind, due = VisitKind.FIRST_REVIEW, reviews.first_review_window(pump.implant_date)[0]
+        else:
+            status = reviews.yearly_review_status(
+                implant_date=pump.implant_date, last_review=last, today=today
+            )
+            kind, due = VisitKind.PHYSICIAN_REVIEW, yearly_due
+        if status != ReviewStatus.NOT_DUE:
+            items.append(
+                ReviewDue(
+                    pump=pump,
+                    kind=kind,
+                    status=status,
+                    due=due,
+                    last_review=last,
+                    booked_at=pump.review_booked_at,  # type: ignore[attr-defined]
+                )
+            )
+    items.sort(key=lambda item: (item.due, item.pump.serial))
+    return items

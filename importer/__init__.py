@@ -1,0 +1,1 @@
+"""The spreadsheet import (interfaces.md); the entry points are in importer.spreadsheet."""

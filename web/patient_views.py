@@ -1,0 +1,320 @@
+"""Pages about one patient and the clinic's visits."""
+
+from __future__ import annotations
+
+from datetime import date, time, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from care import services
+from care.choices import VisitKind, VisitStatus
+from care.models import Appointment, MriScan
+from core.clock import clinic_today
+from core.roles import clinical_staff_required, staff_required
+from patients.models import Patient
+from pumps import entry_safety
+from pumps.models import DoseAdjustment, Pump, Refill, SchedulePolicy
+from web.patient_forms import BookVisitForm
+
+
+@staff_required
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Who the patient is, the current pump and its schedule, and their history."""
+    patient = get_object_or_404(
+        Patient.objects.select_related("treating_physician").prefetch_related(
+            Prefetch("mri_scans", queryset=MriScan.objects.select_related("entered_in_error_by"))
+        ),
+        pk=pk,
+    )
+    today = clinic_today()
+    policy = SchedulePolicy.current()
+    pumps = list(
+        Pump.objects.filter(patient=patient)
+        .select_related("model", "latest_fill__drug")
+        .prefetch_related(
+            Prefetch(
+                "dose_adjustments",
+                queryset=DoseAdjustment.objects.select_related(
+                    "recorded_by", "entered_in_error_by"
+                ),
+            )
+        )
+        .order_by("explant_date", "-implant_date")
+    )
+    current = next((pump for pump in pumps if pump.is_active), None)
+    refills = (
+        Refill.objects.filter(pump__patient=patient)
+        .select_related(
+            "pump", "drug", "recorded_by", "discrepancy_signed_off_by", "entered_in_error_by"
+        )
+        .order_by("-refill_date", "-pk")
+    )
+    return render(
+        request,
+        "patients/detail.html",
+        {
+            "patient": patient,
+            "today": today,
+            "current": current,
+            "refill_status": current.refill_status(today, policy.lookahead_days)
+            if current
+            else None,
+            "battery_status": current.battery_status(today) if current else None,
+            "pumps": pumps,
+            "refills": refills,
+            "visits": _mark_after_deadline(
+                list(patient.appointments.select_related("pump").order_by("-scheduled_at"))
+            ),
+            "visit_actions": VISIT_ACTIONS,
+            "trials": patient.trials.select_related("drug", "decided_by", "entered_in_error_by"),
+            "complications": patient.complications.select_related("pump", "entered_in_error_by"),
+            "changes": _recent_changes(patient),
+        },
+    )
+
+
+HISTORY_VERBS = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+def _recent_changes(patient: Patient, limit: int = 30) -> list[dict[str, object]]:
+    """The latest changes to the patient's record and pumps, newest first.
+
+    Consecutive versions are compared in memory: one query per history table,
+    however long the history.
+    """
+    sources = [patient.history.all(), Pump.history.filter(patient_id=patient.pk)]
+    changes: list[dict[str, object]] = []
+    for history in sources:
+        fields = [field.attname for field in history.model.tracked_fields]
+        previous_by_id: dict[int, object] = {}
+        for record in history.select_related("history_user").order_by("history_date", "pk"):
+            previous = previous_by_id.get(record.id)
+            previous_by_id[record.id] = record
+            changed = (
+                [name for name in fields if getattr(previous, name) != getattr(record, name)]
+                if previous is not None
+                else []
+            )
+            changes.append(
+                {
+                    "when": record.history_date,
+                    "who": record.history_user,
+                    "what": f"{record.instance_type._meta.verbose_name} "
+                    f"{HISTORY_VERBS[record.history_type]}",
+                    "fields": ", ".join(
+                        name.replace("_id", "").replace("_", " ") for name in changed
+                    ),
+                }
+            )
+    changes.sort(key=lambda change: change["when"], reverse=True)  # type: ignore[arg-type,return-value]
+    return changes[:limit]
+
+
+@clinical_staff_required
+def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Book a visit for a patient; a refill visit is for the active pump.
+
+    A day after the pump's battery stops (ERI replace-by, clinical-rules.md 5)
+    asks for confirmation: the form comes back with the warning and a box to
+    tick, and nothing is booked until it is ticked.
+    """
+    patient = get_object_or_404(Patient, pk=pk)
+    pump = Pump.objects.active().filter(patient=patient).select_related("model").first()
+    today = clinic_today()
+    battery_warning = None
+    if request.method == "POST":
+        form = BookVisitForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            battery_warning = services.battery_warning(pump=pump, day=data["day"])
+            if battery_warning and not data["confirm_battery"]:
+                form.ask_to_confirm_battery(battery_warning)
+            else:
+                try:
+                    services.book_visit(
+                        patient=patient,
+                        pump=pump,
+                        kind=data["kind"],
+                        day=data["day"],
+                        at=data["at"],
+                        notes=data["notes"],
+                        booked_by=request.user,
+                        today=today,
+                    )
+                except ValidationError as error:
+                    for field, errors in error.message_dict.items():
+                        form.add_error(field if field in form.fields else None, errors)
+                else:
+                    messages.success(
+                        request,
+                        f"{VisitKind(data['kind']).label} booked for {patient.full_name} "
+                        f"on {data['day']:%a %d %b %Y} at {data['at']:%H:%M}.",
+                    )
+                    if battery_warning:
+                        messages.warning(request, battery_warning)
+                    return redirect(patient)
+    else:
+        # A suggested day from a link: anything unreadable or out of bounds is today.
+        day = max(_day_param(request, today), today)
+        kind = request.GET.get("kind", "")
+        form = BookVisitForm(
+            initial={"day": day, "kind": kind if kind in VisitKind.values else VisitKind.REFILL}
+        )
+    deadline = pump.refill_deadline if pump else None
+    return render(
+        request,
+        "patients/book_visit.html",
+        {
+            "patient": patient,
+            "pump": pump,
+            "form": form,
+            "deadline": deadline,
+            "battery_warning": battery_warning,
+        },
+    )
+
+
+@clinical_staff_required
+@require_POST
+def set_visit_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark a visit done, missed or cancelled; or restore one marked by mistake (with a
+    reason, kept in the visit's history)."""
+    appointment = get_object_or_404(Appointment.objects.select_related("patient"), pk=pk)
+    status = request.POST.get("status", "")
+    try:
+        services.set_visit_status(
+            appointment=appointment,
+            status=status,
+            reason=request.POST.get("reason", ""),
+            user=request.user,
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if status == VisitStatus.BOOKED:
+            messages.success(request, f"Visit for {appointment.patient.full_name} restored.")
+        else:
+            label = VisitStatus(status).label.lower()
+            messages.success(request, f"Visit for {appointment.patient.full_name} marked {label}.")
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        # A URL as given, never a view name: redirect("x") would try reverse("x")
+        # and fail with a 500 on any word without a slash or a dot.
+        return HttpResponseRedirect(back)
+    return redirect("patients:appointments_day")
+
+
+def _visits_between(start: date, end: date, *, cancelled: bool = False):  # type: ignore[no-untyped-def]
+    """Visits from ``start`` up to (not including) ``end``, clinic-local days; the
+    cancelled ones only, when ``cancelled``."""
+    visits = Appointment.objects.filter(
+        scheduled_at__gte=services.local_datetime(start, time.min),
+        scheduled_at__lt=services.local_datetime(end, time.min),
+    )
+    visits = (
+        visits.filter(status=VisitStatus.CANCELLED)
+        if cancelled
+        else visits.exclude(status=VisitStatus.CANCELLED)
+    )
+    return visits.select_related("patient", "pump").order_by("scheduled_at", "pk")
+
+
+VISIT_ACTIONS = [
+    (VisitStatus.DONE, "Done"),
+    (VisitStatus.MISSED, "Missed"),
+    (VisitStatus.CANCELLED, "Cancel"),
+]
+
+
+def _mark_after_deadline(visits: list[Appointment]) -> list[Appointment]:
+    """Flag booked refill visits that fall after the pump's refill deadline, and
+    booked visits after the day its battery stops (ERI replace-by, section 5)."""
+    for visit in visits:
+        day = timezone.localtime(visit.scheduled_at).date()
+        booked = visit.status == VisitStatus.BOOKED
+        deadline = visit.pump.refill_deadline if visit.pump else None
+        visit.after_deadline = bool(  # type: ignore[attr-defined]
+            visit.kind == VisitKind.REFILL and booked and deadline and day > deadline
+        )
+        visit.after_battery = bool(  # type: ignore[attr-defined]
+            booked and services.battery_warning(pump=visit.pump, day=day)
+        )
+    return visits
+
+
+def _day_param(request: HttpRequest, today: date) -> date:
+    """The ``?day=`` asked for; anything unreadable or outside the app's dates is today
+    (a page must never fail on a typed address: day + 1 of 9999-12-31 overflows)."""
+    text = request.GET.get("day", "")
+    try:
+        day = date.fromisoformat(text) if len(text) <= 10 else None
+    except ValueError:
+        day = None
+    if day is None or entry_safety.date_refusal(day, today=today, happened=False):
+        return today
+    return day
+
+
+@staff_required
+def appointments_day(request: HttpRequest) -> HttpResponse:
+    today = clinic_today()
+    day = _day_param(request, today)
+    visits = _mark_after_deadline(list(_visits_between(day, day + timedelta(days=1))))
+    return render(
+        request,
+        "patients/appointments_day.html",
+        {
+            "today": today,
+            "day": day,
+            "previous": day - timedelta(days=1),
+            "next": day + timedelta(days=1),
+            "visits": visits,
+            "cancelled": list(_visits_between(day, day + timedelta(days=1), cancelled=True)),
+            "visit_actions": VISIT_ACTIONS,
+            "missed": _missed(),
+        },
+    )
+
+
+@staff_required
+def appointments_week(request: HttpRequest) -> HttpResponse:
+    today = clinic_today()
+    day = _day_param(request, today)
+    monday = day - timedelta(days=day.weekday())
+    visits = _mark_after_deadline(list(_visits_between(monday, monday + timedelta(days=7))))
+    days = [
+        {
+            "day": monday + timedelta(days=offset),
+            "visits": [
+                visit
+                for visit in visits
+                if timezone.localtime(visit.scheduled_at).date() == monday + timedelta(days=offset)
+            ],
+        }
+        for offset in range(7)
+    ]
+    return render(
+        request,
+        "patients/appointments_week.html",
+        {
+            "today": today,
+            "monday": monday,
+            "days": days,
+            "previous": monday - timedelta(days=7),
+            "next": monday + timedelta(days=7),
+            "missed": _missed(),
+        },
+    )
+
+
+def _missed():  # type: ignore[no-untyped-def]
+    """Missed visits stay on screen until a later visit of the same kind is booked or
+    done, or (a missed refill) the pump is refilled on or after that day."""
+    return list(Appointment.objects.missed_not_rebooked().select_related("patient", "pump"))
