@@ -42,6 +42,18 @@ from web.patient_admin import (
 pytestmark = pytest.mark.django_db
 
 repair_migration = importlib.import_module("patients.migrations.0006_date_bounds")
+# The migration ran on the tables' names of its day; care.0002 renamed some since.
+VISITS = Appointment._meta.db_table
+RENAMED = {
+    f"patients_{model._meta.model_name}": model._meta.db_table
+    for model in (
+        Appointment,
+        Appointment.history.model,
+        Trial,
+        Complication,
+        MriScan,
+    )
+}
 
 EARLIEST, LATEST = date(1900, 1, 1), date(2100, 12, 31)
 on_postgresql = pytest.mark.skipif(
@@ -696,7 +708,7 @@ def test_the_service_and_postgresql_refuse_a_booking_in_year_9999(pump, today):
     )
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO patients_appointment (patient_id, pump_id, kind, scheduled_at, status, "
+            f"INSERT INTO {VISITS} (patient_id, pump_id, kind, scheduled_at, status, "
             "notes, created_at) VALUES (%s, %s, 'refill', '10000-01-01 05:59:00+00', 'booked', "
             "'', now())",
             [pump.patient_id, pump.pk],
@@ -708,24 +720,22 @@ def test_the_migration_repairs_a_visit_stored_in_year_10000(pump):
     with connection.cursor() as cursor:
         # As it stood before the migration: the constraint is dropped inside the
         # test's transaction, which rolls it back afterwards.
+        cursor.execute(f"ALTER TABLE {VISITS} DROP CONSTRAINT appointment_scheduled_at_in_bounds")
         cursor.execute(
-            "ALTER TABLE patients_appointment DROP CONSTRAINT appointment_scheduled_at_in_bounds"
-        )
-        cursor.execute(
-            "INSERT INTO patients_appointment (patient_id, pump_id, kind, scheduled_at, status, "
+            f"INSERT INTO {VISITS} (patient_id, pump_id, kind, scheduled_at, status, "
             "notes, created_at) VALUES (%s, %s, 'refill', '10000-01-01 05:59:00+00', 'booked', "
             "'Bring the card.', now()) RETURNING id",
             [pump.patient_id, pump.pk],
         )
         (pk,) = cursor.fetchone()
-    assert repair_migration.repair_impossible_visit_dates(connection) == 1
+    assert repair_migration.repair_impossible_visit_dates(connection, RENAMED) == 1
     visit = Appointment.objects.get(pk=pk)  # readable again
     assert visit.status == VisitStatus.CANCELLED
     assert visit.scheduled_at == datetime(2100, 12, 31, 12, tzinfo=UTC)
     assert visit.notes == (
         "date was impossible (10000-01-01 05:59:00+00); rebook · Bring the card."
     )
-    assert repair_migration.repair_impossible_visit_dates(connection) == 0
+    assert repair_migration.repair_impossible_visit_dates(connection, RENAMED) == 0
 
 
 @on_postgresql
@@ -738,7 +748,7 @@ def test_the_migration_names_other_dates_it_cannot_repair(pump):
             [pump.patient_id],
         )
     with pytest.raises(RuntimeError, match=rf"patients_patient.birth_date id {pump.patient_id}"):
-        repair_migration.refuse_other_impossible_dates(connection)
+        repair_migration.refuse_other_impossible_dates(connection, RENAMED)
 
 
 @on_postgresql
