@@ -2,15 +2,16 @@
 
 Plain forms (no JavaScript needed). Every code typed is checked by django-otp with
 its throttling (accounts/devices.py); each change is kept in the audit log
-(accounts/events.py).
+(accounts/events.py). Pages that show a secret (the key, the recovery codes) or
+ask for a code are never cached, so the browser's Back button cannot show them.
 """
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 import django_otp
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -18,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 
 from accounts import devices, events, policy
 from accounts.forms import AnyCodeForm, AppCodeForm, RecoveryCodeForm
@@ -43,7 +45,7 @@ def with_next(url: str, request: HttpRequest) -> str:
     return f"{url}?{urlencode({'next': wanted})}"
 
 
-def code_refused(form: Any, check: devices.CodeCheck, *, recovery: bool = False) -> None:
+def code_refused(form: forms.Form, check: devices.CodeCheck, *, recovery: bool = False) -> None:
     """Say why a code was refused, in words staff can act on."""
     if check.wait_seconds:
         form.add_error(
@@ -69,7 +71,7 @@ def two_step(request: HttpRequest) -> HttpResponse:
     return render_two_step(request, AnyCodeForm())
 
 
-def render_two_step(request: HttpRequest, codes_form: AnyCodeForm) -> HttpResponse:
+def render_two_step(request: HttpRequest, codes_form: forms.Form) -> HttpResponse:
     user = request.user
     device = devices.authenticator(user)
     return render(
@@ -85,6 +87,7 @@ def render_two_step(request: HttpRequest, codes_form: AnyCodeForm) -> HttpRespon
     )
 
 
+@never_cache
 @login_required
 def set_up(request: HttpRequest) -> HttpResponse:
     """Scan the QR code (or type the key), then prove it with a code from the app."""
@@ -125,6 +128,7 @@ def set_up(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @login_required
 def verify(request: HttpRequest) -> HttpResponse:
     """The second step of signing in: a code from the app, or a recovery code."""
@@ -136,19 +140,17 @@ def verify(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(next_url(request))
     if user.is_verified():  # type: ignore[union-attr]
         return HttpResponseRedirect(next_url(request))
-    app_form = AppCodeForm(prefix="app")
-    recovery_form = RecoveryCodeForm(prefix="recovery")
+    # Two forms on the page (the app's code; a recovery code, folded away), told
+    # apart by their prefixes so their boxes keep their own ids and errors.
+    app_form: forms.Form = AppCodeForm(prefix="app")
+    recovery_form: forms.Form = RecoveryCodeForm(prefix="recovery")
     if request.method == "POST":
         recovery = "recovery-code" in request.POST
-        form: AppCodeForm | RecoveryCodeForm = (
-            RecoveryCodeForm(request.POST, prefix="recovery")
-            if recovery
-            else AppCodeForm(request.POST, prefix="app")
-        )
+        form: forms.Form
         if recovery:
-            recovery_form = form  # type: ignore[assignment]
+            form = recovery_form = RecoveryCodeForm(request.POST, prefix="recovery")
         else:
-            app_form = form  # type: ignore[assignment]
+            form = app_form = AppCodeForm(request.POST, prefix="app")
         if form.is_valid():
             check = devices.check_code(user, form.cleaned_data["code"])
             if check.accepted:
@@ -172,13 +174,15 @@ def verify(request: HttpRequest) -> HttpResponse:
         {
             "app_form": app_form,
             "recovery_form": recovery_form,
-            "recovery_open": recovery_form.is_bound,
+            "recovery_open": recovery_form.is_bound,  # a refused recovery code: try another
+            "app_autofocus": not recovery_form.is_bound,
             "hide_navigation": True,
             "next": request.GET.get("next", ""),
         },
     )
 
 
+@never_cache
 @login_required
 def recovery_codes(request: HttpRequest) -> HttpResponse:
     """GET: the codes just made, once. POST (with a code): make new ones."""
