@@ -2,10 +2,11 @@
 
 A backup is gzipped JSON: a header (format, versions, when, counts per
 model, the migrations the data fits) and the records of the clinic's apps,
-users and groups, every history table, the audit log and the admin's log,
-in Django's serialization. Foreign keys to content types and permissions
-are written as natural keys, since those ids differ between databases;
-every other record keeps its primary key, so references need no rewriting.
+users and groups, their two-step sign-in devices, every history table, the
+audit log and the admin's log, in Django's serialization. Foreign keys to
+content types and permissions are written as natural keys, since those ids
+differ between databases; every other record keeps its primary key, so
+references need no rewriting.
 Works the same on SQLite and PostgreSQL.
 """
 
@@ -33,7 +34,9 @@ FORMAT = "pump-clinic-backup"
 FORMAT_VERSION = 1
 
 # Whole apps, so a model added later is backed up without anyone remembering.
-BACKED_UP_APPS = ("auth", "admin", "patients", "pumps", "audit")
+# The two-step sign-in devices (issue 13) reference users: without them a restore
+# could not empty the users table on PostgreSQL, and staff would lose their apps.
+BACKED_UP_APPS = ("auth", "admin", "patients", "pumps", "audit", "otp_totp", "otp_static")
 # Recreated by every migrate (post_migrate); referenced by natural key instead.
 NOT_BACKED_UP = {("auth", "permission")}
 # Shipped by migrations into every new database (catalogue, drugs, policy,

@@ -232,6 +232,60 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "audit.ip.client_ip"
 
+# --- Two-step sign-in and passwords (issue 13; README, "Who may see and change what") ---
+# django-otp keeps each user's authenticator app (TOTP) and recovery codes (static
+# tokens); the accounts app holds the pages and the enforcement (accounts/policy.py).
+INSTALLED_APPS += [
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "accounts",
+]
+# OTPMiddleware marks request.user verified or not, so it follows AuthenticationMiddleware.
+# The enforcement follows the idle sign-out: an idle session ends before it is asked a code.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("audit.idle.IdleTimeoutMiddleware") + 1,
+    "accounts.middleware.SecondFactorMiddleware",
+)
+# Roles that must use two-step sign-in: physicians and administrators in production
+# (superusers and admin-site staff count as administrators); add "nurse" to include
+# nurses; "none" requires it of nobody. The demo (DEBUG on) requires it of nobody, so
+# the README's demo logins sign in with the password alone; anyone may still turn it on.
+_OTP_ROLES = {"nurse", "physician", "administrator"}
+OTP_REQUIRED_ROLES = [
+    role.lower()
+    for role in env_list("OTP_REQUIRED_ROLES", "none" if DEBUG else "physician,administrator")
+    if role.lower() != "none"
+]
+if set(OTP_REQUIRED_ROLES) - _OTP_ROLES:
+    raise ImproperlyConfigured(
+        f"OTP_REQUIRED_ROLES names roles among {sorted(_OTP_ROLES)} or none, "
+        f"not {os.environ.get('OTP_REQUIRED_ROLES')!r}"
+    )
+OTP_TOTP_ISSUER = "Pump clinic"  # the name staff see in their authenticator app
+# Wrong codes make the next try wait 1, 2, 4, 8... seconds, per device (django-otp's
+# throttling, on by default; set here so no one turns it off by accident).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# The admin lists devices (an administrator removes a lost phone's) but never shows a secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# Password reset links go by email: printed to the console unless EMAIL_BACKEND says
+# otherwise (django.core.mail.backends.smtp.EmailBackend with the EMAIL_* below).
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pump-clinic@localhost")
+# A reset link works once, for an hour (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = 60 * 60
+
 # Reverting a history entry would save an old version whole, bypassing the
 # services that keep the schedule right; history stays read-only.
 SIMPLE_HISTORY_REVERT_DISABLED = True

@@ -13,6 +13,8 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Two-step sign-in and the password pages (issue 13).
+    path("accounts/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),  # no sign-in, no database (clinic/health.py)
     path("healthz/db", healthz_db, name="healthz_db"),  # no sign-in; asks the database
     path("admin/", admin.site.urls),
