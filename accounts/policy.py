@@ -24,7 +24,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from patients.roles import ADMINISTRATOR, ALL_ROLES, NURSE, PHYSICIAN, user_roles
+from core.roles import ADMINISTRATOR, ALL_ROLES, NURSE, PHYSICIAN, user_roles
 
 SESSION_KEY = "clinic_second_factor"
 NONE = "none"

@@ -13,7 +13,18 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "patients", "pumps", "care", "importer", "demo", "web", "audit", "backup")
+PACKAGES = (
+    "core",
+    "patients",
+    "pumps",
+    "care",
+    "importer",
+    "demo",
+    "web",
+    "audit",
+    "backup",
+    "accounts",
+)
 PACKAGES_ALL = (*PACKAGES, "clinic", "bench")
 
 

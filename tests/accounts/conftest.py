@@ -11,7 +11,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import devices
-from patients.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from tests.factories import TEST_PASSWORD, UserFactory
 
 LOGIN = reverse("login")

@@ -12,8 +12,8 @@ from django.test.utils import override_settings
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from patients.demo import SIGN_IN_AS, ensure_demo_staff
-from patients.management.commands.seed_demo import DEMO_PASSWORD
+from demo.data import SIGN_IN_AS, ensure_demo_staff
+from demo.management.commands.seed_demo import DEMO_PASSWORD
 from tests.accounts.conftest import (
     PRODUCTION_ROLES,
     SET_UP,

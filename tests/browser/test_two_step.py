@@ -8,7 +8,7 @@ from base64 import b32decode
 
 from django_otp.oath import totp
 
-from patients.roles import PHYSICIAN
+from core.roles import PHYSICIAN
 from tests.browser.conftest import screenshot, sign_in
 from tests.factories import TEST_PASSWORD, UserFactory
 
