@@ -105,7 +105,7 @@ def form_data(fields: dict[str, str | st.SearchStrategy[str]]) -> st.SearchStrat
     ) | st.fixed_dictionaries({name: field(spec) for name, spec in fields.items()})
 
 
-WATCHED_APPS = ("patients", "pumps")
+WATCHED_APPS = ("patients", "pumps", "care")
 
 
 def counts() -> dict[str, int]:

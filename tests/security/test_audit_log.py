@@ -24,7 +24,7 @@ from tests.security.test_access_matrix import url_patterns
 
 pytestmark = pytest.mark.django_db
 
-CLINICAL_APPS = ("patients", "pumps")
+CLINICAL_APPS = ("patients", "pumps", "care")
 
 
 # --- Changes: django-simple-history ----------------------------------------------

@@ -13,7 +13,9 @@ from backup.archive import BackupError, restore_backup
 class Command(BaseCommand):
     help = (
         "Load a file written by backup_clinic, in one transaction: all of it or nothing. "
-        "Refuses a database that already holds patients, users or history unless --replace."
+        "Checks the file's SHA-256 and migrations before touching the database, and "
+        "refuses a damaged or mismatched file in one line. Refuses a database that "
+        "already holds patients, users or history unless --replace. Signs everyone out."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -26,11 +28,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            header = restore_backup(options["file"], replace=options["replace"])
+            restored = restore_backup(options["file"], replace=options["replace"])
         except BackupError as error:
+            # One line, no traceback: the message says what is wrong with the file.
             raise CommandError(str(error)) from error
-        total = sum(header["counts"].values())
+        for name, count in restored.counts.items():
+            if count:
+                self.stdout.write(f"  {name:<40} {count:>9}")
+        header = restored.header
         self.stdout.write(
-            f"Restored {total} records from {options['file']} "
-            f"(written {header['created_at']} by app {header['app_version']})."
+            f"Restored {sum(restored.counts.values())} records from {options['file']} "
+            f"(written {header['created_at']} by app {header['app_version']} on "
+            f"{header['database']}). Ended {restored.signed_out} sessions: everyone signs in again."
         )
