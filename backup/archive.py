@@ -91,6 +91,8 @@ VERSION_1_START = b'{"header": {"format": "pump-clinic-backup", "format_version"
 CHUNK = 2000
 # A header is a few kB; reading a garbage file stops here, not at its end.
 HEADER_LIMIT = 1 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+CHUNK_BYTES = 1 << 20
 
 
 class LosslessEncoder(DjangoJSONEncoder):
@@ -298,10 +300,12 @@ def _read_header(file: gzip.GzipFile, path: Path) -> tuple[dict[str, Any], bytes
         line = file.readline(HEADER_LIMIT)
         header = _parse_header(line)
     except (OSError, EOFError, zlib.error, ValueError) as error:
+        _refuse_if_damaged(file, path)
         raise BackupError(f"{path} is not a clinic backup.") from error
     if not line:
         raise BackupError(f"{path} is empty: not a clinic backup.")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
+        _refuse_if_damaged(file, path)
         raise BackupError(f"{path} is not a clinic backup.")
     if header.get("format_version") != FORMAT_VERSION:
         raise BackupError(
@@ -316,6 +320,20 @@ def _read_header(file: gzip.GzipFile, path: Path) -> tuple[dict[str, Any], bytes
         )
     _refuse_unknown_models(header.get("counts"), path)
     return header, line
+
+
+def _refuse_if_damaged(file: gzip.GzipFile, path: Path) -> None:
+    """A gzip file whose first line is garbage may be a backup with a flipped
+    byte (deflate decodes it into garbage before the CRC at the end says so):
+    read to the end, and call it damaged if gzip does."""
+    with path.open("rb") as raw:
+        if raw.read(2) != GZIP_MAGIC:
+            return  # not gzip at all: not a backup
+    try:
+        while file.read(CHUNK_BYTES):
+            pass
+    except (OSError, EOFError, zlib.error) as error:
+        raise BackupError(f"{path} is damaged and cannot be restored ({error}).") from error
 
 
 def _parse_header(line: bytes) -> object:
