@@ -13,6 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from clinic.clock import clinic_today
+from clinic.csv_export import csv_download
 from patients.choices import PatientStatus
 from patients.decision_forms import SignOffForm
 from patients.models import Patient
@@ -89,12 +90,8 @@ def board_csv(request: HttpRequest) -> StreamingHttpResponse:
     today = clinic_today()
     filterset, _, _ = _board_filter(request, today)
     pumps = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
-    response = StreamingHttpResponse(
-        board.csv_lines(pumps.iterator(chunk_size=500), today),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="pump-board-{today}.csv"'
-    return response
+    lines = board.csv_lines(pumps.iterator(chunk_size=500), today)
+    return csv_download(lines, kind="pump-board", day=today)
 
 
 @physician_required

@@ -8,10 +8,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.csv_export import safe_cell
 from patients.choices import Indication
 from patients.roles import PHYSICIAN
 from pumps import services
-from pumps.formatting import safe_cell
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
 from tests.physician.conftest import page_queries
 
