@@ -40,7 +40,7 @@ def safe_cell(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, int | Decimal):
+    if isinstance(value, int | float | Decimal):
         # A number is no text cell: -3 is minus three to a spreadsheet, not a formula.
         return str(value)
     text = str(value)

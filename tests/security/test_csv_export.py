@@ -60,6 +60,7 @@ def test_other_text_is_written_as_it_is(text: str) -> None:
         (800, "800"),
         (-3, "-3"),  # a number, not a text cell: a spreadsheet reads minus three
         (Decimal("0.25"), "0.25"),
+        (-1.5, "-1.5"),
     ],
 )
 def test_values_that_are_not_text(value: object, expected: str) -> None:
