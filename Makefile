@@ -8,6 +8,12 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 CHROMIUM := /usr/bin/chromium
 
+# Every target here is a developer's: the app's settings leave DEBUG off unless
+# told (clinic/settings.py), and make run's demo logins need it on. A DEBUG
+# given on the command line or in the environment wins.
+DEBUG ?= true
+export DEBUG
+
 .PHONY: run test lint types install install-dev browser migrate seed clean bench loadtest
 
 $(VENV)/.installed-app: requirements.txt

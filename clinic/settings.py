@@ -1,15 +1,21 @@
 """Settings for the intrathecal pump clinic, read from the environment.
 
-Defaults suit a developer's machine (SQLite, DEBUG on); production sets
-SECRET_KEY, DEBUG=false, ALLOWED_HOSTS and DATABASE_URL (PostgreSQL).
+DEBUG is off unless the environment turns it on (DEBUG=true): a server
+started without it never shows tracebacks or settings to a browser. The
+developer's tools turn it on explicitly: ``make`` exports DEBUG=true, and the
+tests and mypy load ``clinic.settings_dev``. Production sets SECRET_KEY,
+ALLOWED_HOSTS and DATABASE_URL (PostgreSQL).
 """
 
+import base64
+import hashlib
 import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_HASHES
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -32,12 +38,16 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless set: forgetting the variable in production must not turn it on.
+DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
 SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (DEBUG is off unless set: "
+        "on a developer's machine use make run, or set DEBUG=true)"
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -53,6 +63,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "simple_history",
     "axes",
+    # Only for its system check of the policy's settings; CSPMiddleware sets the header.
+    "csp",
     # Layers, lowest first (docs/architecture.md; .importlinter enforces them).
     "patients",
     "pumps",
@@ -68,6 +80,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Serves /static/ under gunicorn (README, "Production"); right after security.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below WhiteNoise, so static files keep their long caching and need no policy;
+    # above the rest, so every answer Django makes gets both headers (issue 13).
+    "clinic.headers.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # PostgreSQL cannot compare text with NUL: refused as 400, never a 500.
@@ -211,8 +227,41 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# manage.py import_clinic refuses a file larger than this before reading it:
-# the whole file is held in memory while it is checked (docs/interfaces.md).
+
+# Content-Security-Policy (django-csp; issue 13): scripts, styles, fonts and
+# images only from the app itself (static/, no CDN), no inline script or
+# style, so text that slipped into a page unescaped cannot run. data: images
+# are Bootstrap's CSS icons (the menu button, select arrows, close buttons).
+# Pages may not be framed (as X-Frame-Options) nor post forms elsewhere.
+#
+# One exception, for the admin: django-simple-history's history page
+# (simple_history/object_history_list.html) carries a single style attribute,
+# style="border-top: 0". style-src-attr lets through an attribute whose text
+# hashes to a listed value ('unsafe-hashes' means exactly that) and nothing
+# else; every other inline style, and every inline script, stays refused.
+# Django's own admin needs no exception.
+def _style_attribute_hash(css: str) -> str:
+    return f"'sha256-{base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()}'"
+
+
+SIMPLE_HISTORY_STYLE_ATTRIBUTE = "border-top: 0"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_HASHES, _style_attribute_hash(SIMPLE_HISTORY_STYLE_ATTRIBUTE)],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# manage.py import_clinic refuses a file larger than this before reading it
+# (docs/interfaces.md). The file is read as a stream, but every row is kept
+# until the whole import has been checked (it is all or nothing).
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(50 * 1024 * 1024)))
 
 # A signed-in screen left open on a ward is signed out after this many idle

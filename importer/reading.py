@@ -5,19 +5,32 @@ header; a file that cannot be read, is larger than ``settings.IMPORT_MAX_BYTES``
 is not UTF-8 or CSV, or lacks a required column is reported as a problem
 instead of raising. A cell holding a control or invisible format character
 is refused here, before any cell is converted (docs/interfaces.md).
+
+The file is read as a stream, a buffer at a time, and only the known columns
+of each row are kept: memory follows the rows, not the file's bytes, text and
+CSV records held side by side. The size is checked on the opened file before
+the first byte is read, and again while reading, since a file still being
+written, or a pipe (whose size reads 0), can give more than its size said.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import os
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from importer.problems import Problems, Source
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # Control characters (Cc), invisible format characters (Cf: zero-width
 # spaces, bidirectional marks, a byte order mark inside a cell) and the
@@ -48,41 +61,100 @@ def read_rows(
     cell refused for its characters to ``cell_problems`` (its row is still read)."""
     limit = settings.IMPORT_MAX_BYTES
     try:
-        # The size first: a file too large is refused before it is read.
-        size = source.path.stat().st_size
-        if size > limit:
-            problems.add_file(
-                source,
-                f"is {size:,} bytes, larger than the {limit:,} bytes the import accepts "
-                "(IMPORT_MAX_BYTES); split it into smaller files",
+        with source.path.open("rb", buffering=0) as raw:
+            # The size first: a file too large is refused before it is read.
+            size = os.fstat(raw.fileno()).st_size
+            if size > limit:
+                problems.add_file(source, _too_large(f"is {size:,} bytes, larger than", limit))
+                return []
+            # utf-8-sig drops the byte order mark that spreadsheet programs write;
+            # newline="" keeps a quoted cell's line breaks for the CSV reader.
+            text = io.TextIOWrapper(
+                io.BufferedReader(_Capped(raw, limit)), encoding="utf-8-sig", newline=""
             )
-            return []
-        raw = source.path.read_bytes()
+            return _rows(source, _records(text), required, optional, problems, cell_problems)
+    except _TooLarge:
+        problems.add_file(source, _too_large("grew while it was read, larger than", limit))
     except OSError as error:
         problems.add_file(source, f"cannot be read ({error.strerror or error})")
-        return []
-    try:
-        # utf-8-sig drops the byte order mark that spreadsheet programs write.
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+    except UnicodeDecodeError:
+        line = _first_line_not_utf8(source.path)
         problems.add_file(source, f"is not UTF-8 text (line {line}); save it again as 'CSV UTF-8'")
-        return []
-    try:
-        records = list(_records(text))
     except csv.Error as error:
         problems.add_file(source, f"is not readable CSV ({error})")
-        return []
-    if not records:
+    return []
+
+
+def _too_large(what: str, limit: int) -> str:
+    return (
+        f"{what} the {limit:,} bytes the import accepts (IMPORT_MAX_BYTES); "
+        "split it into smaller files"
+    )
+
+
+class _TooLarge(Exception):
+    """More bytes came than IMPORT_MAX_BYTES allows."""
+
+
+class _Capped(io.RawIOBase):
+    """A binary file that raises ``_TooLarge`` once more than ``limit`` bytes were read."""
+
+    def __init__(self, raw: io.RawIOBase, limit: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self._limit = limit
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        count = self._raw.readinto(buffer)
+        self._read += count or 0
+        if self._read > self._limit:
+            raise _TooLarge
+        return count
+
+
+def _first_line_not_utf8(path: Path) -> int:
+    """The line (as an editor numbers it) holding the first byte that is not UTF-8.
+
+    Only after a decoding error, so the read above needs no line bookkeeping:
+    the text is decoded a buffer at a time, and the error does not say where
+    in the file its buffer began. A line break is never part of a UTF-8
+    sequence, so the file decodes line by line as it does whole.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    line = 0
+    with path.open("rb") as file:
+        for line, data in enumerate(file, start=1):
+            try:
+                decoder.decode(data)
+            except UnicodeDecodeError:
+                return line
+    return line  # a sequence cut short at the end of the file
+
+
+def _rows(
+    source: Source,
+    records: Iterator[tuple[int, list[str]]],
+    required: Sequence[str],
+    optional: Sequence[str],
+    problems: Problems,
+    cell_problems: Problems,
+) -> list[Row]:
+    """The data rows after the header, refusing cells with control or format characters."""
+    first = next(records, None)
+    if first is None:
         for column in required:
             problems.add(source, 1, column, "required column is missing (the file is empty)")
         return []
-    header_line, header = records[0]
+    header_line, header = first
     positions = _header_positions(source, header_line, header, required, optional, problems)
     if positions is None:
         return []
     rows = []
-    for line, cells in records[1:]:
+    for line, cells in records:
         if not any(cell.strip() for cell in cells):
             continue  # blank lines and rows of empty cells that spreadsheets leave behind
         values = {
@@ -119,9 +191,9 @@ def _refused_character(
     return True
 
 
-def _records(text: str) -> Iterator[tuple[int, list[str]]]:
+def _records(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     """Each CSV record with the line it starts on (a quoted cell may span lines)."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(lines)
     start = 1
     for cells in reader:
         yield start, cells

@@ -7,15 +7,14 @@ relations are joined.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Iterator
 from datetime import date
 
 from django.db.models import F
 from django.db.models.expressions import OrderBy
 
-from core.formatting import plain_decimal, safe_cell
+from core import csv_export
+from core.formatting import plain_decimal
 from pumps.models import Pump, PumpQuerySet
 
 # Whitelisted sort keys -> columns. Serial is unique, so appending it makes
@@ -93,11 +92,11 @@ def _iso(day: date | None) -> str:
     return day.isoformat() if day is not None else ""
 
 
-def csv_row(pump: Pump, today: date) -> list[str]:
-    """One pump as CSV cells, every cell made safe for spreadsheets."""
+def csv_row(pump: Pump, today: date) -> list[object]:
+    """One pump's CSV cells, as values (core/csv_export.py writes them)."""
     patient, fill = pump.patient, pump.latest_fill
     physician = patient.treating_physician
-    row: list[object] = [
+    return [
         patient.mrn,
         patient.family_name,
         patient.given_name,
@@ -120,19 +119,10 @@ def csv_row(pump: Pump, today: date) -> list[str]:
         _iso(pump.battery_window_closes),
         _iso(pump.eri_reported_on),
         _iso(pump.eri_replace_by),
-        "true" if pump.has_unsigned_discrepancy else "false",
+        bool(pump.has_unsigned_discrepancy),
     ]
-    return [safe_cell(value) for value in row]
 
 
 def csv_lines(pumps: Iterable[Pump], today: date) -> Iterator[str]:
     """The CSV text line by line, for a streaming response."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for pump in pumps:
-        writer.writerow(csv_row(pump, today))
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+    return csv_export.csv_lines(CSV_HEADER, (csv_row(pump, today) for pump in pumps))

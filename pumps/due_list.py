@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from core.formatting import safe_cell
+from core import csv_export
 from pumps import status
 from pumps.choices import BatteryStatus
 from pumps.models import Pump
@@ -182,20 +180,7 @@ def flatten(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def csv_lines(items: Iterable[dict[str, Any]]) -> Iterator[str]:
-    """CSV text, line by line; empty cells for null, true/false for booleans."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for item in items:
-        # Booleans as true/false, nulls as empty cells, and no text cell a
-        # spreadsheet would run as a formula (docs/interfaces.md).
-        row = {
-            key: ("true" if value is True else "false" if value is False else safe_cell(value))
-            for key, value in flatten(item).items()
-        }
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.getvalue():
-        yield buffer.getvalue()
+    """CSV text, line by line; empty cells for null, true/false for booleans, and no
+    text cell a spreadsheet would run as a formula (core/csv_export.py)."""
+    rows = (flatten(item) for item in items)
+    return csv_export.csv_lines(CSV_FIELDS, ([row[name] for name in CSV_FIELDS] for row in rows))

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from care.devices import record_explant, record_implant
 from core.clock import clinic_today
+from core.csv_export import csv_download
 from core.roles import physician_required, staff_required
 from patients.choices import PatientStatus
 from patients.models import Patient
@@ -89,12 +90,8 @@ def board_csv(request: HttpRequest) -> StreamingHttpResponse:
     today = clinic_today()
     filterset, _, _ = _board_filter(request, today)
     pumps = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
-    response = StreamingHttpResponse(
-        board.csv_lines(pumps.iterator(chunk_size=500), today),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="pump-board-{today}.csv"'
-    return response
+    lines = board.csv_lines(pumps.iterator(chunk_size=500), today)
+    return csv_download(lines, kind="pump-board", day=today)
 
 
 @physician_required

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from core.formatting import safe_cell
+from core.csv_export import safe_cell
 from core.roles import PHYSICIAN
 from patients.choices import Indication
 from pumps import services

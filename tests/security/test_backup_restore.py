@@ -30,8 +30,6 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.models import Model
 from django.test import Client, RequestFactory
 from django.test.utils import override_settings
-from demo.data import delete_clinical_data
-from core.roles import NURSE
 
 from audit.middleware import record_view
 from audit.models import AuditEntry
@@ -43,6 +41,8 @@ from backup.archive import (
     settled_constraints,
     verify_backup,
 )
+from core.roles import NURSE
+from demo.data import delete_clinical_data
 from patients.models import Patient
 from pumps.models import Pump, Refill
 from tests.factories import UserFactory

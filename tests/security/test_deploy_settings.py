@@ -34,11 +34,66 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_deploy_passes_with_no_warning() -> None:
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+# What a production host must set when it leaves DEBUG unset (issue 13): DEBUG
+# is off unless the environment turns it on.
+DEBUG_UNSET = {k: v for k, v in PRODUCTION.items() if k != "DEBUG"}
+BARE_PRODUCTION = {k: PRODUCTION[k] for k in ("SECRET_KEY", "ALLOWED_HOSTS")}
+
+
+@pytest.mark.parametrize(
+    "env", [PRODUCTION, DEBUG_UNSET, BARE_PRODUCTION], ids=["debug-false", "debug-unset", "bare"]
+)
+def test_check_deploy_passes_with_no_warning(env: dict[str, str]) -> None:
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
     assert "WARNING" not in result.stderr + result.stdout
+
+
+def test_debug_is_off_unless_the_environment_turns_it_on() -> None:
+    show = (
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG)",
+    )
+    assert run_manage(*show, **BARE_PRODUCTION).stdout.strip() == "False"
+    # As make run (Makefile) sets it: no other variable needed on a developer's machine.
+    development = run_manage(*show, DEBUG="true")
+    assert development.stdout.strip() == "True", development.stderr
+
+
+def test_a_forgotten_debug_and_secret_key_refuse_to_start() -> None:
+    """Neither set: not a development server with a known key, but no start at all."""
+    result = run_manage("check")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+    assert "make run" in result.stderr  # says what a developer should do
+
+
+def test_production_answers_with_the_policy_and_no_store(tmp_path: Path) -> None:
+    """The headers under production settings, not only the test run's: an answer
+    that needs neither database nor collected static files, as the proxy forwards it."""
+    script = (
+        "from django.test import Client; "
+        "r = Client().get('/healthz', headers={'host': 'pumps.example.org', "
+        "'x-forwarded-proto': 'https'}); "
+        "print(r.status_code); print(r['Cache-Control']); print(r['Content-Security-Policy'])"
+    )
+    result = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        script,
+        **DEBUG_UNSET,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    status, cache_control, policy = result.stdout.strip().splitlines()
+    assert status == "200", result.stderr
+    assert {"no-store", "private"} <= {part.strip() for part in cache_control.split(",")}
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
 
 
 def test_check_deploy_notices_a_weak_production_setting() -> None:
@@ -95,6 +150,8 @@ def test_production_collectstatic_serves_every_vendored_asset(tmp_path: Path) ->
         "vendor/bootstrap-5.3.9/bootstrap.min.css",
         "vendor/chartjs-4.6.1/chart.umd.min.js",
         "js/timeline-charts.js",
+        "css/record.css",
+        "css/error.css",
     ):
         assert f'"{asset}"' in manifest
 
@@ -130,7 +187,7 @@ def database_settings(**env: str) -> str:
             "django.db.backends.postgresql 0 False",
         ),
         # A developer's PostgreSQL (DEBUG on) and the embedded SQLite: as before.
-        ({"DATABASE_URL": POSTGRES}, "django.db.backends.postgresql 0 False"),
+        ({"DATABASE_URL": POSTGRES, "DEBUG": "true"}, "django.db.backends.postgresql 0 False"),
         (
             PRODUCTION | {"DATABASE_URL": "sqlite:////tmp/clinic-settings-test.sqlite3"},
             "django.db.backends.sqlite3 0 False",
