@@ -185,6 +185,12 @@ def start_server(url: str, *, workers: int, port: int) -> subprocess.Popen[bytes
     raise SystemExit("gunicorn did not start")
 
 
+# Signing in hashes the password (PBKDF2, slow on purpose: about 0.5 s of CPU);
+# fifty at once on a busy two-core machine took longer than a page's timeout.
+# The sign-ins are not measured, so they may wait as long as they need.
+SIGN_IN_TIMEOUT = httpx.Timeout(60, read=600)
+
+
 def sign_in(client: httpx.Client, username: str) -> None:
     form = client.get("/accounts/login/")
     match = CSRF.search(form.text)
@@ -192,6 +198,7 @@ def sign_in(client: httpx.Client, username: str) -> None:
     answer = client.post(
         "/accounts/login/",
         data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": match[1]},
+        timeout=SIGN_IN_TIMEOUT,
     )
     assert answer.status_code == 302, f"sign-in of {username}: {answer.status_code}"
 
@@ -215,6 +222,17 @@ def log_refill(client: httpx.Client, plan: RefillPlan, tally: Tally) -> bool:
     return True
 
 
+def signed_in(client: httpx.Client, username: str, started: threading.Barrier) -> None:
+    """Sign in, then wait for the others; a failed sign-in breaks the barrier, so the
+    run stops with an error instead of every other thread waiting for ever."""
+    try:
+        sign_in(client, username)
+    except BaseException:
+        started.abort()
+        raise
+    started.wait()
+
+
 def user_loop(
     base: str,
     username: str,
@@ -227,8 +245,7 @@ def user_loop(
     started: threading.Barrier,
 ) -> None:
     with httpx.Client(base_url=base, timeout=60) as client:
-        sign_in(client, username)
-        started.wait()
+        signed_in(client, username, started)
         kinds = [kind for kind, _ in MIX]
         weights = [weight for _, weight in MIX]
         while time.monotonic() < window.end:
@@ -262,8 +279,9 @@ def floor_loop(
         if username is not None:
             # The session cookie makes the middleware read the session and the
             # user for every request, as for every page staff open.
-            sign_in(client, username)
-        started.wait()
+            signed_in(client, username, started)
+        else:
+            started.wait()
         while time.monotonic() < window.end:
             start = time.perf_counter()
             try:
