@@ -7,9 +7,9 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 
 from care.worklist import (
+    ROW_SLOTS,
     STATUS_FILTERS,
     PageKey,
-    ROW_SLOTS,
     RankedWorklist,
     WorklistFilters,
     compiled_rows,
