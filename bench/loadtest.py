@@ -1,4 +1,4 @@
-"""python -m bench.loadtest [--users 50] [--seconds 60] [--workers 4] [--pumps 2000]
+"""python -m bench.loadtest [--users 50] [--seconds 60] [--workers 4] [--threads 1] [--pumps 2000]
 
 A busy clinic against gunicorn in front of PostgreSQL (``make loadtest``):
 
@@ -160,14 +160,17 @@ def server_environment(url: str) -> dict[str, str]:
     }
 
 
-def start_server(url: str, *, workers: int, port: int) -> subprocess.Popen[bytes]:
+def start_server(url: str, *, workers: int, port: int, threads: int = 1) -> subprocess.Popen[bytes]:
     env = server_environment(url)
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    # threads > 1: gunicorn's gthread workers (each a process with that many threads).
+    threaded = [f"--threads={threads}", "--worker-class=gthread"] if threads > 1 else []
     server = subprocess.Popen(
         [
             str(gunicorn),
             "clinic.wsgi:application",
             f"--workers={workers}",
+            *threaded,
             f"--bind=127.0.0.1:{port}",
             "--log-level=warning",
         ],
@@ -325,6 +328,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (above 1: gthread workers)"
+    )
     parser.add_argument("--pumps", type=int, default=2000, help="pumps in the clinic")
     parser.add_argument("--no-write", action="store_true")
     options = parser.parse_args(argv)
@@ -336,7 +342,7 @@ def main(argv: list[str]) -> None:
     share = len(plans) // options.users  # each user refills pumps of its own
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(url, workers=options.workers, port=port)
+    server = start_server(url, workers=options.workers, port=port, threads=options.threads)
     mixed, floor, bare = Tally(), Tally(), Tally()
     try:
         print(
@@ -400,13 +406,15 @@ def main(argv: list[str]) -> None:
     )
     print(text)
     if not options.no_write:
+        threads = f" --threads {options.threads}" if options.threads > 1 else ""
         command = (
             f"python -m bench.loadtest --users {options.users} --seconds {options.seconds:.0f} "
-            f"--workers {options.workers} --pumps {options.pumps}"
+            f"--workers {options.workers}{threads} --pumps {options.pumps}"
         )
+        kind = f"gthread workers of {options.threads} threads" if threads else "sync workers"
         title = (
             f"make loadtest: {options.users} users, {options.seconds:.0f} s, "
-            f"gunicorn {options.workers} sync workers, {options.pumps:,} pumps"
+            f"gunicorn {options.workers} {kind}, {options.pumps:,} pumps"
         )
         report.append(report.section(title, command=command, url=url, body=text))
 
