@@ -451,6 +451,7 @@ _SLOT = -(10**15)  # the placeholder ids are _SLOT - i: no pump's id is negative
 @dataclass(frozen=True)
 class RowsStatement:
     compiler: SQLCompiler  # compiled: its select, klass_info and converters are set
+    alias: str  # the database
     sql: str
     params: tuple[Any, ...]
     positions: tuple[int, ...]  # where each id goes in params
@@ -461,7 +462,7 @@ class RowsStatement:
         for position, pk in zip(self.positions, ids + ids[:1] * len(self.positions), strict=False):
             params[position] = pk
         # This thread's connection: the compiler may have been made in another.
-        with connections[self.compiler.using].cursor() as cursor:
+        with connections[self.alias].cursor() as cursor:
             cursor.execute(self.sql, params)
             fetched = cursor.fetchall()
         # As ModelIterable does: the model's columns, the related models'
@@ -471,10 +472,11 @@ class RowsStatement:
         assert klass_info is not None
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         names = [column[0].target.attname for column in select[start:end]]
-        populators = get_related_populators(klass_info, select, compiler.using)
+        # (django-stubs describe Django 6's signature, with a fetch mode; this is 5.2's.)
+        populators = get_related_populators(klass_info, select, self.alias)  # type: ignore[call-arg]
         pumps = []
         for row in compiler.results_iter([[row[: compiler.col_count] for row in fetched]]):
-            pump = Pump.from_db(compiler.using, names, row[start:end])
+            pump = Pump.from_db(self.alias, names, row[start:end])
             for populator in populators:
                 populator.populate(row, pump)
             for name, position in compiler.annotation_col_map.items():
@@ -499,7 +501,7 @@ def compiled_rows(
     positions = tuple(params.index(pk) for pk in placeholders)
     if any(params.count(pk) != 1 for pk in placeholders):
         raise AssertionError("an id placeholder is not one parameter")  # never seen
-    return RowsStatement(compiler, sql, tuple(params), positions)
+    return RowsStatement(compiler, alias, sql, tuple(params), positions)
 
 
 # Like the page's statement, compiled once per process and inputs (about 2 ms
