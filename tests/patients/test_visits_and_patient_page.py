@@ -8,7 +8,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-import audit.idle
 from care import services
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, Complication
@@ -178,12 +177,8 @@ def test_the_patient_page_shows_pump_schedule_refills_and_flags(nurse_client, pu
 
 
 def test_the_patient_page_query_count_does_not_grow_with_history(
-    nurse_client, pump, today, monkeypatch
+    nurse_client, pump, today, idle_clock_still
 ):
-    # The idle clock stands still: a slow machine (over a minute between two
-    # requests) would otherwise add the session's refresh to one of them.
-    signed_in_at = nurse_client.session[audit.idle.LAST_SEEN]
-    monkeypatch.setattr(audit.idle, "clock", lambda: signed_in_at)
     url = pump.patient.get_absolute_url()
     with CaptureQueriesContext(connection) as first:
         nurse_client.get(url)
