@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db.models import Subquery, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 
 from audit.ip import client_ip
@@ -33,16 +35,19 @@ class ViewAuditMiddleware:
         return response
 
 
-def record_view(request: HttpRequest, view_name: str, kwargs: dict[str, object]) -> AuditEntry:
+def record_view(request: HttpRequest, view_name: str, kwargs: dict[str, object]) -> None:
     """One entry: who (user), what (page and patient), when (now), from where (address)."""
     audited = AUDITED_VIEWS[view_name]
     raw_id = kwargs.get(audited.patient_kwarg) if audited.patient_kwarg else None
     patient_id = raw_id if isinstance(raw_id, int) else None  # <int:...> URLs only
-    mrn = ""
+    # The patient's record number is read by the INSERT itself: one statement
+    # on every patient page rather than a SELECT and then the INSERT.
+    mrn: str | Coalesce = ""
     if patient_id is not None:
-        mrn = Patient.objects.filter(pk=patient_id).values_list("mrn", flat=True).first() or ""
+        record_number = Patient.objects.filter(pk=patient_id).order_by().values("mrn")[:1]
+        mrn = Coalesce(Subquery(record_number), Value(""))
     user = request.user
-    return AuditEntry.objects.create(
+    AuditEntry.objects.create(
         user_id=user.pk,
         username=user.get_username(),
         view_name=view_name,

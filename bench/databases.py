@@ -3,6 +3,9 @@
 SQLite files live in bench/.data/ (gitignored). On PostgreSQL (when
 DATABASE_URL points at one) the bench keeps the server and credentials but
 always uses its own database names, dropping and creating them as it goes.
+BENCH_DB_SUFFIX (e.g. ``_perf``) is appended to every one of those names, so
+two benchmarks run side by side on one server (or one machine's bench/.data/)
+never drop each other's databases.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ def is_postgres(url: str) -> bool:
 
 def bench_url(name: str) -> str:
     """The URL of bench database ``name`` on the server DATABASE_URL names, else SQLite."""
+    name += os.environ.get("BENCH_DB_SUFFIX", "")
     assert name not in FORBIDDEN
+    if not name.replace("_", "").isalnum():
+        raise SystemExit(f"not a bench database name: {name!r}")
     source = os.environ.get("DATABASE_URL", "")
     if source and is_postgres(source):
         parts = urlsplit(source)

@@ -1,4 +1,4 @@
-"""python -m bench.loadtest [--users 50] [--seconds 60] [--workers 4] [--pumps 2000]
+"""python -m bench.loadtest [--users 50] [--seconds 60] [--workers 4] [--threads 1] [--pumps 2000]
 
 A busy clinic against gunicorn in front of PostgreSQL (``make loadtest``):
 
@@ -160,14 +160,17 @@ def server_environment(url: str) -> dict[str, str]:
     }
 
 
-def start_server(url: str, *, workers: int, port: int) -> subprocess.Popen[bytes]:
+def start_server(url: str, *, workers: int, port: int, threads: int = 1) -> subprocess.Popen[bytes]:
     env = server_environment(url)
     gunicorn = Path(sys.executable).with_name("gunicorn")
+    # threads > 1: gunicorn's gthread workers (each a process with that many threads).
+    threaded = [f"--threads={threads}", "--worker-class=gthread"] if threads > 1 else []
     server = subprocess.Popen(
         [
             str(gunicorn),
             "clinic.wsgi:application",
             f"--workers={workers}",
+            *threaded,
             f"--bind=127.0.0.1:{port}",
             "--log-level=warning",
         ],
@@ -185,6 +188,12 @@ def start_server(url: str, *, workers: int, port: int) -> subprocess.Popen[bytes
     raise SystemExit("gunicorn did not start")
 
 
+# Signing in hashes the password (PBKDF2, slow on purpose: about 0.5 s of CPU);
+# fifty at once on a busy two-core machine took longer than a page's timeout.
+# The sign-ins are not measured, so they may wait as long as they need.
+SIGN_IN_TIMEOUT = httpx.Timeout(60, read=600)
+
+
 def sign_in(client: httpx.Client, username: str) -> None:
     form = client.get("/accounts/login/")
     match = CSRF.search(form.text)
@@ -192,6 +201,7 @@ def sign_in(client: httpx.Client, username: str) -> None:
     answer = client.post(
         "/accounts/login/",
         data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": match[1]},
+        timeout=SIGN_IN_TIMEOUT,
     )
     assert answer.status_code == 302, f"sign-in of {username}: {answer.status_code}"
 
@@ -215,6 +225,17 @@ def log_refill(client: httpx.Client, plan: RefillPlan, tally: Tally) -> bool:
     return True
 
 
+def signed_in(client: httpx.Client, username: str, started: threading.Barrier) -> None:
+    """Sign in, then wait for the others; a failed sign-in breaks the barrier, so the
+    run stops with an error instead of every other thread waiting for ever."""
+    try:
+        sign_in(client, username)
+    except BaseException:
+        started.abort()
+        raise
+    started.wait()
+
+
 def user_loop(
     base: str,
     username: str,
@@ -227,8 +248,7 @@ def user_loop(
     started: threading.Barrier,
 ) -> None:
     with httpx.Client(base_url=base, timeout=60) as client:
-        sign_in(client, username)
-        started.wait()
+        signed_in(client, username, started)
         kinds = [kind for kind, _ in MIX]
         weights = [weight for _, weight in MIX]
         while time.monotonic() < window.end:
@@ -262,8 +282,9 @@ def floor_loop(
         if username is not None:
             # The session cookie makes the middleware read the session and the
             # user for every request, as for every page staff open.
-            sign_in(client, username)
-        started.wait()
+            signed_in(client, username, started)
+        else:
+            started.wait()
         while time.monotonic() < window.end:
             start = time.perf_counter()
             try:
@@ -307,6 +328,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per worker (above 1: gthread workers)"
+    )
     parser.add_argument("--pumps", type=int, default=2000, help="pumps in the clinic")
     parser.add_argument("--no-write", action="store_true")
     options = parser.parse_args(argv)
@@ -318,7 +342,7 @@ def main(argv: list[str]) -> None:
     share = len(plans) // options.users  # each user refills pumps of its own
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server = start_server(url, workers=options.workers, port=port)
+    server = start_server(url, workers=options.workers, port=port, threads=options.threads)
     mixed, floor, bare = Tally(), Tally(), Tally()
     try:
         print(
@@ -382,13 +406,15 @@ def main(argv: list[str]) -> None:
     )
     print(text)
     if not options.no_write:
+        threads = f" --threads {options.threads}" if options.threads > 1 else ""
         command = (
             f"python -m bench.loadtest --users {options.users} --seconds {options.seconds:.0f} "
-            f"--workers {options.workers} --pumps {options.pumps}"
+            f"--workers {options.workers}{threads} --pumps {options.pumps}"
         )
+        kind = f"gthread workers of {options.threads} threads" if threads else "sync workers"
         title = (
             f"make loadtest: {options.users} users, {options.seconds:.0f} s, "
-            f"gunicorn {options.workers} sync workers, {options.pumps:,} pumps"
+            f"gunicorn {options.workers} {kind}, {options.pumps:,} pumps"
         )
         report.append(report.section(title, command=command, url=url, body=text))
 

@@ -37,3 +37,19 @@ def nurse_client(db) -> Client:
     client = Client()
     client.force_login(UserFactory(username="nurse", roles=[NURSE]))
     return client
+
+
+@pytest.fixture
+def idle_clock_still(nurse_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The idle clock (audit.idle) stands at the nurse's sign-in, for tests that count
+    queries: on a slow machine a minute may pass between two requests, and the
+    session's refresh would be counted in the page's queries."""
+    import audit.idle
+
+    # The clock is set at sign-in by a signal receiver that is connected once
+    # audit.idle is imported (by the first request's middleware): a test run
+    # alone signs in before that, so the sign-in time is stored here if missing.
+    session = nurse_client.session
+    signed_in_at = session.setdefault(audit.idle.LAST_SEEN, audit.idle.clock())
+    session.save()
+    monkeypatch.setattr(audit.idle, "clock", lambda: signed_in_at)

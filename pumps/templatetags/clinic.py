@@ -1,4 +1,4 @@
-"""Template helpers: the one status badge, and numbers without trailing zeros."""
+"""Template helpers: the one status badge, numbers without trailing zeros, row links."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django import template
 from django.utils.html import format_html
 
 from core.formatting import plain_decimal
+from core.paths import id_path
 from pumps.choices import BatteryStatus, LimitedBy, RefillStatus
 
 register = template.Library()
@@ -44,6 +45,13 @@ def badge(status: str | None, kind: str) -> str:
         status,
         label,
     )
+
+
+@register.simple_tag
+def id_url(name: str, pk: int) -> str:
+    """``{% id_url "pumps:log_refill" pump.pk %}``: ``{% url %}`` for a page of one id,
+    without matching the URL patterns on every row (core.paths)."""
+    return id_path(name, pk)
 
 
 @register.filter

@@ -652,7 +652,7 @@ def test_a_due_date_before_the_battery_stops_is_not_marked(nurse_client, pump, t
 
 
 def test_the_refill_form_costs_a_fixed_number_of_queries(
-    nurse_client, pump, today, django_assert_num_queries
+    nurse_client, pump, today, django_assert_num_queries, idle_clock_still
 ):
     """At most 15 a request (issue 11): a new query here is a choice, not an accident."""
     nurse_client.get(url(pump))  # the session's first save is not the page's

@@ -233,7 +233,7 @@ def test_an_edited_page_link_shows_a_page_by_number(nurse_client, today, query):
     assert len(serials_on_page(response)) == 25
 
 
-def test_a_page_read_by_key_costs_the_same_queries(nurse_client, today):
+def test_a_page_read_by_key_costs_the_same_queries(nurse_client, today, idle_clock_still):
     for _ in range(30):
         morphine_due_in(1, today)
     first = nurse_client.get(URL)
@@ -248,7 +248,9 @@ def count_queries(client) -> int:
     return len(queries)
 
 
-def test_the_worklist_query_count_is_pinned_and_does_not_grow(nurse_client, today):
+def test_the_worklist_query_count_is_pinned_and_does_not_grow(
+    nurse_client, today, idle_clock_still
+):
     morphine_due_in(1, today)
     # 1 session, 2 user, 3 user's roles, 4 schedule policy, 5 page rows count,
     # 6 page rows (pumps with patient, model, latest fill and drug, next booking),

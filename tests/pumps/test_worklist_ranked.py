@@ -7,10 +7,12 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 
 from care.worklist import (
+    ROW_SLOTS,
     STATUS_FILTERS,
     PageKey,
     RankedWorklist,
     WorklistFilters,
+    compiled_rows,
     counts_statement,
     status_counts,
     worklist,
@@ -90,6 +92,51 @@ def test_a_pump_that_leaves_the_list_between_two_statements_is_left_out(registry
     monkeypatch.setattr(ranked, "_offset_rows", lambda offset, limit: rows)
 
     assert [pump.pk for pump in ranked[0:3]] == [first.pk, second.pk]
+
+
+def described(pump: Pump) -> dict[str, object]:
+    """Every column, annotation and related row a page shows of ``pump``."""
+    fill = pump.latest_fill
+    return {
+        **{name: value for name, value in vars(pump).items() if not name.startswith("_")},
+        "patient": vars(pump.patient) | {"_state": None},
+        "model": vars(pump.model) | {"_state": None},
+        "fill": None if fill is None else vars(fill) | {"_state": None},
+        "drug": None if fill is None else vars(fill.drug) | {"_state": None},
+    }
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [WorklistFilters(), WorklistFilters(drug="baclofen"), WorklistFilters(booked="no")],
+)
+def test_the_compiled_rows_are_the_querysets_pumps(registry, filters):
+    """The rows statement compiled once gives the pumps the queryset gives, value for value."""
+    pumps = worklist(today=TODAY, lookahead_days=14, filters=filters)
+    expected = {pump.pk: described(pump) for pump in pumps}
+    assert expected
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=filters)
+    # One id, a page's worth, more than one statement's slots (padded to the next power of 2).
+    ids = list(expected)
+    for chosen in (ids[:1], ids[:7], ids, ids * (ROW_SLOTS // len(ids) + 1)):
+        got = {pump.pk: described(pump) for pump in ranked._rows_of(chosen)}
+        assert got == {pk: expected[pk] for pk in chosen}
+    # An id the list does not hold (a pump with nothing to do) gives no pump.
+    idle = Pump.objects.active().exclude(pk__in=ids).first()
+    assert idle is not None
+    assert ranked._rows_of([idle.pk]) == []
+
+
+def test_the_rows_statement_is_compiled_once_per_input(registry):
+    compiled_rows.cache_clear()
+    for _ in range(3):
+        ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
+        ranked[0:25]
+    assert compiled_rows.cache_info().misses == 1
+    RankedWorklist(today=TODAY + timedelta(days=1), lookahead_days=14, filters=WorklistFilters())[
+        0:25
+    ]
+    assert compiled_rows.cache_info().misses == 2
 
 
 @pytest.mark.parametrize("days_later", [1, 30, 200])

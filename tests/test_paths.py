@@ -1,0 +1,34 @@
+"""core.paths: the path of a one-id page is the string reverse gives."""
+
+import pytest
+from django.urls import clear_script_prefix, reverse, set_script_prefix
+
+from core.paths import id_path
+
+# The pages the worklist's rows link to, and others of one id.
+NAMES = ["patients:detail", "pumps:log_refill", "patients:book_visit", "pumps:refill_saved"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("pk", [0, 1, 7, 42, 918273645, 10**12])
+def test_the_path_is_reverses(name, pk):
+    assert id_path(name, pk) == reverse(name, args=[pk])
+
+
+@pytest.mark.parametrize("prefix", ["/", "/clinic/"])
+def test_the_script_prefix_is_the_requests(prefix):
+    set_script_prefix(prefix)
+    try:
+        assert id_path("patients:detail", 5) == reverse("patients:detail", args=[5])
+        assert id_path("patients:detail", 5).startswith(prefix)
+    finally:
+        clear_script_prefix()
+
+
+def test_anything_but_an_id_is_reverses_to_decide():
+    from django.urls import NoReverseMatch
+
+    with pytest.raises(NoReverseMatch):
+        id_path("patients:detail", -1)
+    with pytest.raises(NoReverseMatch):
+        id_path("pumps:worklist", 1)  # no id in its path
