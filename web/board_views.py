@@ -156,14 +156,14 @@ def explant(request: HttpRequest, pk: int) -> HttpResponse:
             # after "confirm" would be a second round trip for nothing.
             if (refusal := _dry_run(pump, form, today)) is None:
                 return render(request, "pumps/explant_confirm.html", _explant_effects(pump, form))
-            add_service_errors(form, refusal)
             existing = _existing_new_pump(form)
+            add_service_errors(form, refusal)
         else:
             try:
                 _, new = _record_explant(pump, form, today)
             except ValidationError as error:
-                add_service_errors(form, error)
                 existing = _existing_new_pump(form)
+                add_service_errors(form, error)
             else:
                 if new is not None:
                     messages.success(
@@ -216,8 +216,10 @@ def _dry_run(pump: Pump, form: ExplantForm, today: date) -> ValidationError | No
 
 
 def _existing_new_pump(form: ExplantForm) -> Pump | None:
-    """The pump already holding the new serial, to link to it."""
-    return pump_with_serial(form.cleaned_data.get("new_serial") or "") if form.replacing else None
+    """The pump already holding the new serial, to link to it (read before the
+    service's errors are added: adding an error drops the field's cleaned value)."""
+    serial = form.cleaned_data.get("new_serial") or ""
+    return pump_with_serial(serial) if serial and form.replacing else None
 
 
 def _explant_effects(pump: Pump, form: ExplantForm) -> dict[str, object]:
@@ -270,9 +272,9 @@ def implant(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             pump = record_implant(patient=patient, new_pump=form.new_pump(), today=today)
         except ValidationError as error:
-            add_service_errors(form, error)
             # A serial already recorded: link to the pump's patient.
             existing = pump_with_serial(form.cleaned_data["new_serial"])
+            add_service_errors(form, error)
         else:
             messages.success(request, f"Pump {pump.serial} implanted for {patient.full_name}.")
             return redirect(patient)

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from care import rules
+from care import registration
 from care import services as patient_services
 from care.choices import TrialDecision, TrialOutcome, VisitKind, VisitStatus
 from care.models import Appointment, Complication, MriScan, Trial
@@ -82,12 +83,26 @@ class PatientAdminForm(forms.ModelForm):
             "given_name",
             "birth_date",
             "phone",
+            "email",
+            "contact_by",
+            "consent_to_contact",
+            "consent_recorded_on",
             "indication",
             "status",
             "treating_physician",
             "travel_buffer_days",
             "notes",
         ]
+
+    def clean_mrn(self) -> Any:
+        """The staff form's record-number rule (issue 14): stripped, no invisible
+        character, no duplicate in another case."""
+        mrn = self.cleaned_data.get("mrn") or ""
+        if refusal := registration.mrn_refusal(
+            mrn, patient=self.instance if self.instance.pk else None
+        ):
+            raise forms.ValidationError(refusal)
+        return mrn.strip()
 
     def clean_birth_date(self) -> Any:
         birth_date = self.cleaned_data.get("birth_date")

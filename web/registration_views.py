@@ -20,15 +20,14 @@ def register(request: HttpRequest) -> HttpResponse:
     form = RegisterPatientForm(request.POST or None)
     existing = None
     if request.method == "POST" and form.is_valid():
+        new = form.new_patient()
         try:
-            patient = register_patient(
-                new=form.new_patient(), today=clinic_today(), user=request.user
-            )
+            patient = register_patient(new=new, today=clinic_today(), user=request.user)
         except ValidationError as error:
             add_service_errors(form, error)
             # A record number already registered: link to that record, so
             # staff open it rather than register the patient twice.
-            existing = patient_with_mrn(form.cleaned_data["mrn"])
+            existing = patient_with_mrn(new.mrn)
         else:
             messages.success(
                 request,
