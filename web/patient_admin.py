@@ -10,12 +10,12 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
-from care import rules
-from care import registration
+from care import registration, rules
 from care import services as patient_services
 from care.choices import TrialDecision, TrialOutcome, VisitKind, VisitStatus
 from care.models import Appointment, Complication, MriScan, Trial
 from core.clock import clinic_today
+from patients.choices import ContactBy
 from patients.models import Patient
 from pumps import entry_safety, services
 from pumps.models import Pump
@@ -93,6 +93,14 @@ class PatientAdminForm(forms.ModelForm):
             "travel_buffer_days",
             "notes",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left empty (an older saved form, a script): not to be contacted.
+        self.fields["contact_by"].required = False
+
+    def clean_contact_by(self) -> Any:
+        return self.cleaned_data.get("contact_by") or ContactBy.NONE
 
     def clean_mrn(self) -> Any:
         """The staff form's record-number rule (issue 14): stripped, no invisible

@@ -191,6 +191,10 @@ CONFIRMED_MARKS = (VisitStatus.MISSED, VisitStatus.CANCELLED)
 def set_visit_status(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark a visit done, missed or cancelled; or restore one marked by mistake (with a
     reason, kept in the visit's history). GET (Missed, Cancel) asks first."""
+    if request.method == "GET" and request.GET.get("status") not in CONFIRMED_MARKS:
+        # Only Missed and Cancel are asked about; any other GET is refused
+        # before the visit is looked up, as the POST-only view did.
+        return HttpResponseNotAllowed(["POST"])
     appointment = get_object_or_404(Appointment.objects.select_related("patient", "pump"), pk=pk)
     if request.method == "GET":
         return _confirm_visit_status(request, appointment)
@@ -230,8 +234,6 @@ def _confirm_visit_status(request: HttpRequest, appointment: Appointment) -> Htt
     Cancel are asked about (Done is the everyday click, restore asks for a reason).
     """
     status = request.GET.get("status", "")
-    if status not in CONFIRMED_MARKS:
-        return HttpResponseNotAllowed(["POST"])
     back = _safe_next(request, request.GET.get("next", ""))
     back = back or appointment.patient.get_absolute_url()
     if appointment.status != VisitStatus.BOOKED:
