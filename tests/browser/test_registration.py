@@ -3,6 +3,7 @@ logs the first refill and prints the day's list, without opening the admin."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.utils import timezone
@@ -70,11 +71,11 @@ def test_a_nurse_registers_implants_refills_and_prints_the_day(nurse_page):  # t
     )
     shoot(page, "03-day-before-refill")
     row.get_by_role("link", name="Log refill").click()
-    page.get_by_label("Drug").select_option("baclofen")
-    page.get_by_label("Concentration", exact=True).fill("500")
-    page.get_by_text("mcg/mL", exact=True).first.check()
-    page.get_by_label("Daily dose", exact=True).fill("100")
-    page.get_by_text("mcg/day", exact=True).first.check()
+    page.locator("select[name=drug]").select_option("baclofen")
+    page.locator("input[name=concentration]").fill("500")
+    page.locator("input[name=concentration_unit][value='mcg/mL']").check()
+    page.locator("input[name=daily_dose]").fill("100")
+    page.locator("input[name=dose_unit][value='mcg/day']").check()
     page.get_by_label("Volume in the pump after the fill (mL)").fill("20")
     page.get_by_role("button", name="Save refill").click()
     if page.get_by_label("I have checked the warnings above").count():
@@ -94,3 +95,26 @@ def test_a_nurse_registers_implants_refills_and_prints_the_day(nurse_page):  # t
     page.pdf(path=str(SHOTS / "04-day-list.pdf"))
     page.emulate_media(media="screen")
     shoot(page, "04-day-after-refill")
+
+    # Asked once: Cancel says what will happen and changes nothing until confirmed.
+    page.goto(f"/patients/{patient.pk}/book/")
+    page.get_by_label("Date").fill((today + timedelta(days=7)).isoformat())
+    page.get_by_role("button", name="Book visit").click()
+    page.wait_for_selector(".alert-success")
+    page.goto(f"/patients/visits/?day={(today + timedelta(days=7)).isoformat()}")
+    page.locator("tr", has_text="Lindqvist").get_by_role("link", name="Cancel").click()
+    page.wait_for_selector("#confirm-visit")
+    shoot(page, "05-confirm-cancel")
+    page.get_by_role("button", name="Cancel the visit").click()
+    page.wait_for_selector(".alert-success")
+
+    # The explant asks too, saying what will happen.
+    page.goto(patient.get_absolute_url())
+    page.get_by_role("link", name="Explant or replace pump").click()
+    page.locator("select[name=reason]").select_option("infection")
+    shoot(page, "06-explant-form")
+    page.get_by_role("button", name="Record explant").click()
+    page.wait_for_selector("#confirm-explant")
+    assert "no active pump afterwards" in page.locator("#effects").inner_text()
+    shoot(page, "07-confirm-explant")
+    assert Pump.objects.get(serial="NGP4242").explant_date is None
