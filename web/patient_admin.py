@@ -97,7 +97,8 @@ class PatientAdminForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Left empty (an older saved form, a script): not to be contacted.
-        self.fields["contact_by"].required = False
+        if "contact_by" in self.fields:
+            self.fields["contact_by"].required = False
 
     def clean_contact_by(self) -> Any:
         return self.cleaned_data.get("contact_by") or ContactBy.NONE
@@ -147,6 +148,10 @@ class PatientAdmin(HistoryReadOnlyAdmin):
     fieldsets = [
         (None, {"fields": ["mrn", ("family_name", "given_name"), "birth_date", "phone"]}),
         ("Care", {"fields": ["indication", "status", "treating_physician"]}),
+        (
+            "Contact",
+            {"fields": ["email", "contact_by", ("consent_to_contact", "consent_recorded_on")]},
+        ),
         ("Scheduling", {"fields": ["travel_buffer_days"]}),
         (None, {"fields": ["notes", "created_at"]}),
     ]

@@ -251,7 +251,21 @@ def _confirm_visit_status(request: HttpRequest, appointment: Appointment) -> Htt
             "The visit is cancelled: it leaves the day's list and shows under the day's "
             "cancelled visits.",
         ]
-    if appointment.kind == VisitKind.REFILL and appointment.pump is not None:
+    other = (
+        Appointment.objects.booked()
+        .filter(pump=appointment.pump, kind=VisitKind.REFILL)
+        .exclude(pk=appointment.pk)
+        .order_by("scheduled_at")
+        .first()
+        if appointment.pump is not None
+        else None
+    )
+    if appointment.kind == VisitKind.REFILL and other is not None:
+        effects.append(
+            "Another refill visit stays booked, on "
+            f"{timezone.localtime(other.scheduled_at):%a %d %b %Y}."
+        )
+    elif appointment.kind == VisitKind.REFILL and appointment.pump is not None:
         deadline = appointment.pump.refill_deadline
         effects.append(
             f"Pump {appointment.pump.serial} is not booked any more"
