@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -33,6 +34,8 @@ class NewPump:
     model: PumpModel
     serial: str
     implant_date: date
+    # The low-reservoir alarm for this pump when not the model's (None: the model's).
+    alarm_ml_override: Decimal | None = None
 
 
 def is_replacement(reason: str, replace: bool) -> bool:
@@ -123,6 +126,7 @@ def _implant(patient: Patient, new_pump: NewPump, today: date) -> Pump:
             model=new_pump.model,
             serial=new_pump.serial,
             implant_date=new_pump.implant_date,
+            alarm_ml_override=new_pump.alarm_ml_override,
             today=today,
         )
     except ValidationError as error:

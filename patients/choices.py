@@ -21,3 +21,12 @@ class PatientStatus(models.TextChoices):
     IMPLANTED = "implanted", "Implanted"
     DISCHARGED = "discharged", "Discharged"
     DECEASED = "deceased", "Deceased"
+
+
+class ContactBy(models.TextChoices):
+    """How the patient agrees to be reached (another issue sends reminders by it)."""
+
+    NONE = "none", "Not to be contacted"
+    PHONE = "phone", "Phone call"
+    SMS = "sms", "Text message (SMS)"
+    EMAIL = "email", "Email"

@@ -11,7 +11,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from core.bounds import EARLIEST_DATE, LATEST_DATE
-from patients.choices import Indication, PatientStatus
+from patients.choices import ContactBy, Indication, PatientStatus
 
 
 class EnteredInError(models.Model):
@@ -90,6 +90,14 @@ class Patient(models.Model):
         "or depends on transport; added to the clinic's margin.",
     )
     phone = models.CharField(max_length=40, blank=True)
+    email = models.EmailField(blank=True)
+    contact_by = models.CharField(
+        "contact by", max_length=8, choices=ContactBy.choices, default=ContactBy.NONE
+    )
+    # Consent is recorded with its day: a reminder may only go to a patient who
+    # said yes, and the day says which consent form was in force.
+    consent_to_contact = models.BooleanField("consents to be contacted", default=False)
+    consent_recorded_on = models.DateField(null=True, blank=True)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -99,7 +107,13 @@ class Patient(models.Model):
         ordering = ["family_name", "given_name", "mrn"]
         indexes = [models.Index(fields=["family_name", "given_name"])]
         constraints = [
-            date_bounds("birth_date", label="birth date", name="patient_birth_date_in_bounds")
+            date_bounds("birth_date", label="birth date", name="patient_birth_date_in_bounds"),
+            date_bounds(
+                "consent_recorded_on",
+                label="consent date",
+                name="patient_consent_date_in_bounds",
+                nullable=True,
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,15 +7,17 @@ from datetime import date
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from care.devices import record_explant, record_implant
+from care.registration import pump_with_serial
 from core.clock import clinic_today
 from core.csv_export import csv_download
-from core.roles import physician_required, staff_required
+from core.roles import clinical_staff_required, physician_required, staff_required
 from patients.choices import PatientStatus
 from patients.models import Patient
 from pumps import board, services
@@ -128,9 +130,14 @@ def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "pumps/sign_off.html", {"refill": refill, "form": form})
 
 
-@physician_required
+@clinical_staff_required
 def explant(request: HttpRequest, pk: int) -> HttpResponse:
-    """Record an explant and, for a replacement, the new pump in the same form."""
+    """Record an explant and, for a replacement, the new pump in the same form.
+
+    A valid form is not saved at once: the page first says what will happen
+    (issue 14, "confirm before consequences") with the typed values carried
+    in hidden fields, and only the confirming POST writes.
+    """
     pump = get_object_or_404(
         Pump.objects.select_related("patient", "model", "latest_fill__drug"), pk=pk
     )
@@ -138,19 +145,24 @@ def explant(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, f"Pump {pump.serial} was explanted on {pump.explant_date}.")
         return redirect(pump.patient)
     today = clinic_today()
+    existing = None
     if request.method == "POST":
         form = ExplantForm(request.POST)
-        if form.is_valid():
-            data = form.cleaned_data
+        if "change" in request.POST or not form.is_valid():
+            # Back from the confirmation to the form (with what was typed), or errors.
+            pass
+        elif request.POST.get("confirmed") != "yes":
+            # Ask only about what the services would accept: a refusal shown
+            # after "confirm" would be a second round trip for nothing.
+            if (refusal := _dry_run(pump, form, today)) is None:
+                return render(request, "pumps/explant_confirm.html", _explant_effects(pump, form))
+            existing = _existing_new_pump(form)
+            add_service_errors(form, refusal)
+        else:
             try:
-                _, new = record_explant(
-                    pump=pump,
-                    explant_date=data["explant_date"],
-                    reason=data["reason"],
-                    today=today,
-                    new_pump=form.new_pump() if form.replacing else None,
-                )
+                _, new = _record_explant(pump, form, today)
             except ValidationError as error:
+                existing = _existing_new_pump(form)
                 add_service_errors(form, error)
             else:
                 if new is not None:
@@ -171,22 +183,97 @@ def explant(request: HttpRequest, pk: int) -> HttpResponse:
                 "replace": pump.eri_reported_on is not None,
             }
         )
-    return render(request, "pumps/explant.html", {"pump": pump, "form": form})
+    return render(
+        request, "pumps/explant.html", {"pump": pump, "form": form, "existing_pump": existing}
+    )
 
 
-@physician_required
+def _record_explant(pump: Pump, form: ExplantForm, today: date) -> tuple[Pump, Pump | None]:
+    data = form.cleaned_data
+    return record_explant(
+        pump=pump,
+        explant_date=data["explant_date"],
+        reason=data["reason"],
+        today=today,
+        new_pump=form.new_pump() if form.replacing else None,
+    )
+
+
+class _RollBack(Exception):
+    """Undoes a dry run's writes."""
+
+
+def _dry_run(pump: Pump, form: ExplantForm, today: date) -> ValidationError | None:
+    """The services' refusal of the explant, found by doing it and rolling it back."""
+    try:
+        with transaction.atomic():
+            _record_explant(pump, form, today)
+            raise _RollBack
+    except _RollBack:
+        return None
+    except ValidationError as error:
+        return error
+
+
+def _existing_new_pump(form: ExplantForm) -> Pump | None:
+    """The pump already holding the new serial, to link to it (read before the
+    service's errors are added: adding an error drops the field's cleaned value)."""
+    serial = form.cleaned_data.get("new_serial") or ""
+    return pump_with_serial(serial) if serial and form.replacing else None
+
+
+def _explant_effects(pump: Pump, form: ExplantForm) -> dict[str, object]:
+    """What the explant (or replacement) will do, said before it is done."""
+    data = form.cleaned_data
+    reason = dict(form.fields["reason"].choices).get(data["reason"], data["reason"])  # type: ignore[attr-defined]
+    effects = [
+        f"Pump {pump.serial} is recorded as explanted on {data['explant_date']:%d %b %Y} "
+        f"({str(reason).lower()}) and leaves the worklist, the due list and the board.",
+    ]
+    if form.replacing:
+        effects += [
+            f"The new pump {data['new_serial'].strip()} ({data['new_model']}) is recorded as "
+            f"implanted on {data['new_implant_date']:%d %b %Y}; its battery window starts "
+            "from that day.",
+            "Visits booked for the old pump move to the new one.",
+            "The new pump shows as “never filled” until the fill given at surgery is logged "
+            "as its first refill.",
+        ]
+    else:
+        effects.append(
+            f"{pump.patient.full_name} has no active pump afterwards: no refill is due "
+            "until a new implant is recorded."
+        )
+    return {
+        "pump": pump,
+        "form": form,
+        "effects": effects,
+        "replacing": form.replacing,
+        # The typed values, sent back unchanged with the confirmation.
+        "carried": [
+            (name, value)
+            for name, value in form.data.items()
+            if name not in ("csrfmiddlewaretoken", "confirmed", "save", "change")
+        ],
+    }
+
+
+@clinical_staff_required
 def implant(request: HttpRequest, pk: int) -> HttpResponse:
-    """A referred patient's first pump."""
+    """A patient's first pump: a referred patient's, or one a nurse just registered."""
     patient = get_object_or_404(Patient, pk=pk)
     if Pump.objects.active().filter(patient=patient).exists():
         messages.info(request, f"{patient.full_name} already has an active pump.")
         return redirect(patient)
     today = clinic_today()
     form = ImplantForm(request.POST or None, initial={"new_implant_date": today})
+    existing = None
     if request.method == "POST" and form.is_valid():
         try:
             pump = record_implant(patient=patient, new_pump=form.new_pump(), today=today)
         except ValidationError as error:
+            # A serial already recorded: link to the pump's patient.
+            existing = pump_with_serial(form.cleaned_data["new_serial"])
             add_service_errors(form, error)
         else:
             messages.success(request, f"Pump {pump.serial} implanted for {patient.full_name}.")
@@ -194,5 +281,10 @@ def implant(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "pumps/implant.html",
-        {"patient": patient, "form": form, "referred": patient.status == PatientStatus.REFERRED},
+        {
+            "patient": patient,
+            "form": form,
+            "referred": patient.status == PatientStatus.REFERRED,
+            "existing_pump": existing,
+        },
     )

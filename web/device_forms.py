@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from decimal import Decimal
 from typing import Any
 
 from crispy_forms.helper import FormHelper
@@ -11,6 +13,7 @@ from django import forms
 from care.devices import NewPump, is_replacement
 from pumps import entry_safety
 from pumps.choices import ExplantReason
+from pumps.fields import ClinicalDecimalField
 from pumps.models import PumpModel
 
 # The browser's date picker offers only the dates section 8 accepts; the
@@ -108,12 +111,26 @@ class ExplantForm(NewPumpFields):
 
 
 class ImplantForm(NewPumpFields):
-    """A referred patient's first pump."""
+    """A patient's first pump (a referred patient's, or one just registered)."""
+
+    new_alarm_ml_override = ClinicalDecimalField(
+        label="Alarm override (mL)",
+        max_digits=6,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+        help_text="Only when this pump's low-reservoir alarm is not the model's.",
+    )
+
+    def new_pump(self) -> NewPump:
+        return replace(
+            super().new_pump(), alarm_ml_override=self.cleaned_data.get("new_alarm_ml_override")
+        )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.required = True
+        for name, field in self.fields.items():
+            field.required = name != "new_alarm_ml_override"
         self.fields["new_model"].label = "Pump model"
         self.fields["new_serial"].label = "Serial"
         self.fields["new_implant_date"].label = "Implanted on"
@@ -127,5 +144,6 @@ class ImplantForm(NewPumpFields):
                 Div(Field("new_implant_date"), css_class="col-md-4"),
                 css_class="row",
             ),
+            Div(Div(Field("new_alarm_ml_override"), css_class="col-md-4"), css_class="row"),
             Submit("save", "Record implant"),
         )

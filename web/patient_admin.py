@@ -10,11 +10,12 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 
-from care import rules
+from care import registration, rules
 from care import services as patient_services
 from care.choices import TrialDecision, TrialOutcome, VisitKind, VisitStatus
 from care.models import Appointment, Complication, MriScan, Trial
 from core.clock import clinic_today
+from patients.choices import ContactBy
 from patients.models import Patient
 from pumps import entry_safety, services
 from pumps.models import Pump
@@ -82,12 +83,35 @@ class PatientAdminForm(forms.ModelForm):
             "given_name",
             "birth_date",
             "phone",
+            "email",
+            "contact_by",
+            "consent_to_contact",
+            "consent_recorded_on",
             "indication",
             "status",
             "treating_physician",
             "travel_buffer_days",
             "notes",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Left empty (an older saved form, a script): not to be contacted.
+        if "contact_by" in self.fields:
+            self.fields["contact_by"].required = False
+
+    def clean_contact_by(self) -> Any:
+        return self.cleaned_data.get("contact_by") or ContactBy.NONE
+
+    def clean_mrn(self) -> Any:
+        """The staff form's record-number rule (issue 14): stripped, no invisible
+        character, no duplicate in another case."""
+        mrn = self.cleaned_data.get("mrn") or ""
+        if refusal := registration.mrn_refusal(
+            mrn, patient=self.instance if self.instance.pk else None
+        ):
+            raise forms.ValidationError(refusal)
+        return mrn.strip()
 
     def clean_birth_date(self) -> Any:
         birth_date = self.cleaned_data.get("birth_date")
@@ -124,6 +148,10 @@ class PatientAdmin(HistoryReadOnlyAdmin):
     fieldsets = [
         (None, {"fields": ["mrn", ("family_name", "given_name"), "birth_date", "phone"]}),
         ("Care", {"fields": ["indication", "status", "treating_physician"]}),
+        (
+            "Contact",
+            {"fields": ["email", "contact_by", ("consent_to_contact", "consent_recorded_on")]},
+        ),
         ("Scheduling", {"fields": ["travel_buffer_days"]}),
         (None, {"fields": ["notes", "created_at"]}),
     ]

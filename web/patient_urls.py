@@ -1,11 +1,12 @@
 from django.urls import path
 
-from web import correction_views, review_views, timeline_views, trial_views
+from web import correction_views, registration_views, review_views, timeline_views, trial_views
 from web import patient_views as views
 
 app_name = "patients"
 
 urlpatterns = [
+    path("new/", registration_views.register, name="register"),
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/book/", views.book_visit, name="book_visit"),
     path("visits/", views.appointments_day, name="appointments_day"),

@@ -7,11 +7,11 @@ from datetime import date, time, timedelta
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from care import services
 from care.choices import VisitKind, VisitStatus
@@ -181,12 +181,23 @@ def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+# The marks that change what the lists show: asked once on a page that says
+# what will happen (issue 14) before the POST that does it.
+CONFIRMED_MARKS = (VisitStatus.MISSED, VisitStatus.CANCELLED)
+
+
 @clinical_staff_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def set_visit_status(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark a visit done, missed or cancelled; or restore one marked by mistake (with a
-    reason, kept in the visit's history)."""
-    appointment = get_object_or_404(Appointment.objects.select_related("patient"), pk=pk)
+    reason, kept in the visit's history). GET (Missed, Cancel) asks first."""
+    if request.method == "GET" and request.GET.get("status") not in CONFIRMED_MARKS:
+        # Only Missed and Cancel are asked about; any other GET is refused
+        # before the visit is looked up, as the POST-only view did.
+        return HttpResponseNotAllowed(["POST"])
+    appointment = get_object_or_404(Appointment.objects.select_related("patient", "pump"), pk=pk)
+    if request.method == "GET":
+        return _confirm_visit_status(request, appointment)
     status = request.POST.get("status", "")
     try:
         services.set_visit_status(
@@ -203,12 +214,77 @@ def set_visit_status(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             label = VisitStatus(status).label.lower()
             messages.success(request, f"Visit for {appointment.patient.full_name} marked {label}.")
-    back = request.POST.get("next", "")
+    back = _safe_next(request, request.POST.get("next", ""))
+    # A URL as given, never a view name: redirect("x") would try reverse("x")
+    # and fail with a 500 on any word without a slash or a dot.
+    return HttpResponseRedirect(back) if back else redirect("patients:appointments_day")
+
+
+def _safe_next(request: HttpRequest, back: str) -> str:
+    """``back`` when it is a page of this site, else the empty string."""
     if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
-        # A URL as given, never a view name: redirect("x") would try reverse("x")
-        # and fail with a 500 on any word without a slash or a dot.
+        return back
+    return ""
+
+
+def _confirm_visit_status(request: HttpRequest, appointment: Appointment) -> HttpResponse:
+    """The page that says what marking the visit missed or cancelled will do.
+
+    It changes nothing: its button POSTs to the same address. Only Missed and
+    Cancel are asked about (Done is the everyday click, restore asks for a reason).
+    """
+    status = request.GET.get("status", "")
+    back = _safe_next(request, request.GET.get("next", ""))
+    back = back or appointment.patient.get_absolute_url()
+    if appointment.status != VisitStatus.BOOKED:
+        messages.info(request, f"This visit is already {appointment.get_status_display().lower()}.")
         return HttpResponseRedirect(back)
-    return redirect("patients:appointments_day")
+    when = timezone.localtime(appointment.scheduled_at)
+    if status == VisitStatus.MISSED:
+        effects = [
+            "The visit is marked missed and shows in the red “Missed visits” box of the "
+            "day and week pages until a later visit of the same kind is booked or done"
+            + (", or the pump is refilled." if appointment.kind == VisitKind.REFILL else "."),
+        ]
+    else:
+        effects = [
+            "The visit is cancelled: it leaves the day's list and shows under the day's "
+            "cancelled visits.",
+        ]
+    other = (
+        Appointment.objects.booked()
+        .filter(pump=appointment.pump, kind=VisitKind.REFILL)
+        .exclude(pk=appointment.pk)
+        .order_by("scheduled_at")
+        .first()
+        if appointment.pump is not None
+        else None
+    )
+    if appointment.kind == VisitKind.REFILL and other is not None:
+        effects.append(
+            "Another refill visit stays booked, on "
+            f"{timezone.localtime(other.scheduled_at):%a %d %b %Y}."
+        )
+    elif appointment.kind == VisitKind.REFILL and appointment.pump is not None:
+        deadline = appointment.pump.refill_deadline
+        effects.append(
+            f"Pump {appointment.pump.serial} is not booked any more"
+            + (f": its refill deadline is {deadline:%a %d %b %Y}." if deadline else ".")
+            + " Book another visit before then."
+        )
+    effects.append("A visit marked by mistake can be restored, with a reason, from the same lists.")
+    return render(
+        request,
+        "patients/confirm_visit_status.html",
+        {
+            "visit": appointment,
+            "status": status,
+            "label": VisitStatus(status).label.lower(),
+            "when": when,
+            "effects": effects,
+            "back": back,
+        },
+    )
 
 
 def _visits_between(start: date, end: date, *, cancelled: bool = False):  # type: ignore[no-untyped-def]

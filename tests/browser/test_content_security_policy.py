@@ -90,6 +90,7 @@ def app_pages(clinic: dict[str, Any]) -> list[str]:
         reverse("pumps:sign_off", args=[refill.pk]),
         reverse("patients:decide_trial", args=[clinic["trial"].pk]),
         reverse("pumps:explant", args=[pump.pk]),
+        reverse("patients:register"),
     ]
 
 

@@ -110,6 +110,8 @@ def test_a_replacement_pump_starts_the_battery_again(physician_page):
     page.get_by_label("New pump serial").fill("NEWPUMP9")
     screenshot(page, "phys-05-replacement")
     page.get_by_role("button", name="Record explant").click()
+    page.wait_for_selector("#confirm-explant")  # asked once (issue 14)
+    page.get_by_role("button", name="Explant and replace").click()
     page.wait_for_selector(".alert-success")
     current = page.locator("#current-pump").inner_text()
     assert "NEWPUMP9" in current

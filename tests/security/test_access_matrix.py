@@ -73,8 +73,10 @@ MATRIX: dict[str, Row] = {
     "patients:timeline": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
     "patients:decide_trial": ({"pk": "pending_trial"}, SIGN_IN, FORBIDDEN, OK, OK),
     "pumps:sign_off": ({"pk": "discrepancy_refill"}, SIGN_IN, FORBIDDEN, OK, OK),
-    "pumps:explant": ({"pk": "active_pump"}, SIGN_IN, FORBIDDEN, OK, OK),
-    "pumps:implant": ({"pk": "patient_without_pump"}, SIGN_IN, FORBIDDEN, OK, OK),
+    # Issue 14: nurses implant, explant and replace too (and register patients).
+    "pumps:explant": ({"pk": "active_pump"}, SIGN_IN, OK, OK, OK),
+    "pumps:implant": ({"pk": "patient_without_pump"}, SIGN_IN, OK, OK, OK),
+    "patients:register": ({}, SIGN_IN, OK, OK, OK),
     "patients:record_mri": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, OK),
     "patients:mri_checked": ({"pk": "mri_scan"}, SIGN_IN, FORBIDDEN, OK, OK),
     "patients:record_complication": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, OK),
