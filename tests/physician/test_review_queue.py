@@ -256,11 +256,11 @@ def test_the_queue_query_count_is_pinned_and_does_not_grow(physician, physician_
     assert len(context["trials"]) == 30
     assert len(context["batteries"]) == len(context["mri_checks"]) == 30
     # Each pump lacks reviews: first review due (20 days), first review overdue
-    # (300 days), yearly review due (6 years).
+    # (300 days), yearly review overdue (6 years: five years past the anniversary).
     statuses = {(item.kind, item.status) for item in context["reviews"]}
     assert len(context["reviews"]) == 90
     assert statuses == {
         ("first_review", "due"),
         ("first_review", "overdue"),
-        ("physician_review", "due"),
+        ("physician_review", "overdue"),
     }
