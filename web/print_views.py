@@ -176,6 +176,7 @@ def pharmacy_orders(request: HttpRequest) -> HttpResponse:
             "end": end,
             "problem": problem,
             "basis": basis,
+            "basis_label": pharmacy.BASES[basis],
             "bases": pharmacy.BASES.items(),
             "groups": groups,
             "query": f"start={start.isoformat()}&end={end.isoformat()}&basis={basis}",
