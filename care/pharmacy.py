@@ -68,6 +68,10 @@ class OrderGroup:
     lines: list[OrderLine] = field(default_factory=list)
 
     @property
+    def concentration_mcg_per_ml(self) -> Decimal:
+        return self.lines[0].concentration_mcg_per_ml
+
+    @property
     def total_ml(self) -> Decimal:
         return sum((line.volume_ml for line in self.lines), Decimal(0))
 
