@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -199,7 +199,7 @@ PHARMACY_CSV_HEADER = (
 
 
 @staff_required
-def pharmacy_orders_csv(request: HttpRequest) -> HttpResponse:
+def pharmacy_orders_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The order list as CSV, one row per refill, in the printed list's order."""
     today = clinic_today()
     start, end, _ = _order_range(request, today)

@@ -67,7 +67,7 @@ def expected_pages(page) -> int:  # type: ignore[no-untyped-def]
                   rows: [...table.tBodies[0].rows].map(r => r.getBoundingClientRect().height)};
         }"""
     )
-    page.emulate_media(media=None)  # back to the default: page.pdf prints with print media
+    page.emulate_media(media="null")  # no emulation: screen, and print for page.pdf
     page.set_viewport_size({"width": 1280, "height": 900})
     pages, used = 1, heights["above"] + heights["head"]
     for row in heights["rows"]:
@@ -96,11 +96,14 @@ def test_the_whole_worklist_prints_with_its_header_on_every_page(nurse_page):
     assert 0 < overdue < 70
     assert pdf_pages(print_to_pdf(page, "worklist-overdue")) == expected_pages(page)
 
-    page.goto("/worklist/print/")
-    for width in (1366, 768):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=SHOTS / f"worklist-print-{width}.png", full_page=True)
+    for url, name in (("/worklist/print/", "worklist-print"), ("/", "worklist")):
+        page.goto(url)
+        for width in (1366, 768):
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=SHOTS / f"{name}-{width}.png", full_page=True)
     screenshot(page, "print-worklist")
+    page.get_by_role("link", name="Print this list").click()
+    page.wait_for_selector("#worklist-print")
 
 
 def test_the_handover_summary_prints_on_exactly_one_page(nurse_page):
