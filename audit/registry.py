@@ -26,4 +26,9 @@ AUDITED_VIEWS: dict[str, Audited] = {
     "patients:restore_record": Audited("restore confirmation", patient_kwarg="pk"),
     "pumps:due_list_json": Audited("due list (JSON export)"),
     "pumps:board_csv": Audited("pump board (CSV export)"),
+    # Print-outs (issue 14): names, phones and doses on paper.
+    "patients:summary": Audited("patient handover summary", patient_kwarg="pk"),
+    "pumps:worklist_print": Audited("worklist (print-out)"),
+    "pumps:pharmacy_orders": Audited("pharmacy order list"),
+    "pumps:pharmacy_orders_csv": Audited("pharmacy order list (CSV export)"),
 }

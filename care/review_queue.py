@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, TruncDate
@@ -97,25 +97,24 @@ def pending_mri_checks() -> QuerySet[MriScan]:
 
 @dataclass(frozen=True)
 class ReviewDue:
-    """A pump whose first or yearly physician review is due (section 7)."""
+    """A pump's next first or yearly physician review (section 7)."""
 
     pump: Pump
     kind: str  # VisitKind.FIRST_REVIEW or VisitKind.PHYSICIAN_REVIEW
     status: ReviewStatus
     due: date
+    overdue_from: date  # the first day it counts as overdue
     last_review: date | None
     booked_at: datetime | None
 
 
-def reviews_due(*, today: date) -> list[ReviewDue]:
-    """Active pumps whose first review (2 to 6 weeks) or yearly review is due.
+def _last_review_done() -> Subquery:
+    """The day of the patient's latest review done since the pump's implant.
 
-    Any review done since the implant (first or physician review) counts: a
-    physician review held in the first weeks is the first review. Until the
-    implant's first anniversary a missing first review shows as the first
-    review (overdue after day 42); from then on as the yearly review.
+    Any review (first or physician) counts: a physician review held in the
+    first weeks is the first review.
     """
-    last_done = (
+    return Subquery(
         Appointment.objects.filter(
             patient=OuterRef("patient"),
             kind__in=REVIEW_KINDS,
@@ -126,11 +125,66 @@ def reviews_due(*, today: date) -> list[ReviewDue]:
         .order_by("-scheduled_at")
         .values("day")[:1]
     )
+
+
+def next_review(
+    pump: Pump, *, last_review: date | None, booked_at: datetime | None, today: date
+) -> ReviewDue:
+    """The pump's next review and where it stands on ``today``.
+
+    Until the implant's first anniversary a missing first review is the first
+    review (overdue after day 42); from then on it is the yearly review.
+    """
+    yearly_due = reviews.yearly_review_due(implant_date=pump.implant_date, last_review=last_review)
+    if last_review is None and today < yearly_due:
+        status = reviews.first_review_status(
+            implant_date=pump.implant_date, today=today, done=False
+        )
+        opens, closes = reviews.first_review_window(pump.implant_date)
+        kind, due, overdue_from = VisitKind.FIRST_REVIEW, opens, closes + timedelta(days=1)
+    else:
+        status = reviews.yearly_review_status(
+            implant_date=pump.implant_date, last_review=last_review, today=today
+        )
+        kind, due = VisitKind.PHYSICIAN_REVIEW, yearly_due
+        overdue_from = reviews.yearly_review_overdue_from(
+            implant_date=pump.implant_date, last_review=last_review
+        )
+    return ReviewDue(
+        pump=pump,
+        kind=kind,
+        status=status,
+        due=due,
+        overdue_from=overdue_from,
+        last_review=last_review,
+        booked_at=booked_at,
+    )
+
+
+def pump_review(pump: Pump, *, today: date) -> ReviewDue:
+    """One pump's next review, for the patient page (one query)."""
+    found = (
+        Pump.objects.filter(pk=pump.pk)
+        .annotate(
+            last_review_on=_last_review_done(),
+            review_booked_at=_first_booked(REVIEW_KINDS, since="implant_date"),
+        )
+        .values("last_review_on", "review_booked_at")
+        .get()
+    )
+    last = found["last_review_on"]
+    if isinstance(last, datetime):  # TruncDate gives a date; be sure of it
+        last = last.date()
+    return next_review(pump, last_review=last, booked_at=found["review_booked_at"], today=today)
+
+
+def reviews_due(*, today: date) -> list[ReviewDue]:
+    """Active pumps whose first review (2 to 6 weeks) or yearly review is due or overdue."""
     pumps = (
         Pump.objects.active()
         .filter(implant_date__lte=reviews.first_review_opened_cutoff(today))
         .annotate(
-            last_review_on=Subquery(last_done),
+            last_review_on=_last_review_done(),
             review_booked_at=_first_booked(REVIEW_KINDS, since="implant_date"),
         )
         # SQL pre-filters with the rules' cutoffs; the rules decide below.
@@ -143,28 +197,13 @@ def reviews_due(*, today: date) -> list[ReviewDue]:
     )
     items: list[ReviewDue] = []
     for pump in pumps:
-        last: date | None = pump.last_review_on  # type: ignore[attr-defined]
-        yearly_due = reviews.yearly_review_due(implant_date=pump.implant_date, last_review=last)
-        if last is None and today < yearly_due:
-            status = reviews.first_review_status(
-                implant_date=pump.implant_date, today=today, done=False
-            )
-            kind, due = VisitKind.FIRST_REVIEW, reviews.first_review_window(pump.implant_date)[0]
-        else:
-            status = reviews.yearly_review_status(
-                implant_date=pump.implant_date, last_review=last, today=today
-            )
-            kind, due = VisitKind.PHYSICIAN_REVIEW, yearly_due
-        if status != ReviewStatus.NOT_DUE:
-            items.append(
-                ReviewDue(
-                    pump=pump,
-                    kind=kind,
-                    status=status,
-                    due=due,
-                    last_review=last,
-                    booked_at=pump.review_booked_at,  # type: ignore[attr-defined]
-                )
-            )
+        item = next_review(
+            pump,
+            last_review=pump.last_review_on,  # type: ignore[attr-defined]
+            booked_at=pump.review_booked_at,  # type: ignore[attr-defined]
+            today=today,
+        )
+        if item.status != ReviewStatus.NOT_DUE:
+            items.append(item)
     items.sort(key=lambda item: (item.due, item.pump.serial))
     return items

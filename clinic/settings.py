@@ -348,3 +348,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Print-outs (issue 14): the clinic's name heads every printed page.
+CLINIC_NAME = os.environ.get("CLINIC_NAME", "Pump clinic")
+
+# Pharmacy orders (issue 14): how many days before a refill the order must
+# reach the pharmacy, for a drug whose own lead time is blank in the admin.
+# A compounded admixture is prepared to order and takes longer.
+PHARMACY_LEAD_DAYS = int(os.environ.get("PHARMACY_LEAD_DAYS", "7"))
+PHARMACY_LEAD_DAYS_COMPOUNDED = int(os.environ.get("PHARMACY_LEAD_DAYS_COMPOUNDED", "14"))

@@ -154,6 +154,18 @@ class Drug(models.Model):
     policy_note = models.CharField(
         max_length=200, blank=True, help_text="e.g. 'compounded: local policy, thin sources'."
     )
+    # Pharmacy orders (issue 14): a blank lead time takes the clinic's setting,
+    # PHARMACY_LEAD_DAYS or, for a compounded drug, PHARMACY_LEAD_DAYS_COMPOUNDED.
+    compounded = models.BooleanField(
+        default=False, help_text="Prepared to order by the pharmacy (a longer lead time)."
+    )
+    pharmacy_lead_days = models.PositiveSmallIntegerField(
+        "pharmacy lead time (days)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(90)],
+        help_text="Days the pharmacy needs before the refill. Blank: the clinic's setting.",
+    )
 
     history = HistoricalRecords()
 
@@ -186,6 +198,15 @@ class Drug(models.Model):
             low_mcg=exact(self.concentration_min_mcg_per_ml),
             high_mcg=exact(self.concentration_max_mcg_per_ml),
         )
+
+    @property
+    def lead_days(self) -> int:
+        """Days before a refill its order must reach the pharmacy (issue 14)."""
+        if self.pharmacy_lead_days is not None:
+            return self.pharmacy_lead_days
+        if self.compounded:
+            return int(settings.PHARMACY_LEAD_DAYS_COMPOUNDED)
+        return int(settings.PHARMACY_LEAD_DAYS)
 
 
 class SchedulePolicy(models.Model):

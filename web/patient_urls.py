@@ -1,6 +1,13 @@
 from django.urls import path
 
-from web import correction_views, registration_views, review_views, timeline_views, trial_views
+from web import (
+    correction_views,
+    print_views,
+    registration_views,
+    review_views,
+    timeline_views,
+    trial_views,
+)
 from web import patient_views as views
 
 app_name = "patients"
@@ -8,6 +15,7 @@ app_name = "patients"
 urlpatterns = [
     path("new/", registration_views.register, name="register"),
     path("<int:pk>/", views.patient_detail, name="detail"),
+    path("<int:pk>/summary/", print_views.patient_summary, name="summary"),
     path("<int:pk>/book/", views.book_visit, name="book_visit"),
     path("visits/", views.appointments_day, name="appointments_day"),
     path("visits/week/", views.appointments_week, name="appointments_week"),

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from care import services
+from care import review_queue, services
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, MriScan
 from core.clock import clinic_today
@@ -67,6 +67,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if current
             else None,
             "battery_status": current.battery_status(today) if current else None,
+            # Section 7: the first or yearly review, due or overdue.
+            "review": review_queue.pump_review(current, today=today) if current else None,
             "pumps": pumps,
             "refills": refills,
             "visits": _mark_after_deadline(

@@ -205,6 +205,8 @@ class DrugAdminForm(forms.ModelForm):
             "concentration_min_mcg_per_ml",
             "concentration_max_mcg_per_ml",
             "policy_note",
+            "compounded",
+            "pharmacy_lead_days",
         ]
 
     def clean(self) -> dict[str, Any]:

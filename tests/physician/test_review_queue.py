@@ -256,11 +256,48 @@ def test_the_queue_query_count_is_pinned_and_does_not_grow(physician, physician_
     assert len(context["trials"]) == 30
     assert len(context["batteries"]) == len(context["mri_checks"]) == 30
     # Each pump lacks reviews: first review due (20 days), first review overdue
-    # (300 days), yearly review due (6 years).
+    # (300 days), yearly review overdue (6 years: five years past the anniversary).
     statuses = {(item.kind, item.status) for item in context["reviews"]}
     assert len(context["reviews"]) == 90
     assert statuses == {
         ("first_review", "due"),
         ("first_review", "overdue"),
-        ("physician_review", "due"),
+        ("physician_review", "overdue"),
     }
+
+
+@pytest.mark.parametrize(
+    ("days_after_anniversary", "status"),
+    [(-1, None), (0, "due"), (28, "due"), (29, "overdue"), (200, "overdue")],
+)
+def test_the_yearly_review_turns_overdue_four_weeks_after_its_anniversary(
+    today, days_after_anniversary, status
+):
+    pump = make_pump(implant_date=today - timedelta(days=3 * 365))
+    anniversary = today - timedelta(days=days_after_anniversary)
+    last = anniversary.replace(year=anniversary.year - 1)
+    done_visit(pump, VisitKind.PHYSICIAN_REVIEW, last)
+    items = reviews_due(today=today)
+    assert [item.status for item in items] == ([status] if status else [])
+    if items:
+        assert items[0].overdue_from == anniversary + timedelta(days=29)
+
+
+def test_the_patient_page_shows_an_overdue_yearly_review(physician_client, today):
+    pump = make_pump(implant_date=today - timedelta(days=3 * 365))
+    done_visit(pump, VisitKind.PHYSICIAN_REVIEW, today - timedelta(days=400))
+    html = physician_client.get(reverse("patients:detail", args=[pump.patient_id])).content.decode()
+    block = html[html.index('id="review-status"') :]
+    block = block[: block.index("</dd>")]
+    assert "Yearly review: overdue" in block
+    assert "text-bg-danger" in block
+
+
+def test_the_queue_marks_an_overdue_yearly_review(physician_client, today):
+    pump = make_pump(implant_date=today - timedelta(days=3 * 365))
+    done_visit(pump, VisitKind.PHYSICIAN_REVIEW, today - timedelta(days=400))
+    html = physician_client.get(URL).content.decode()
+    assert (
+        f'data-serial="{pump.serial}" data-review="physician_review" data-review-status="overdue"'
+        in html
+    )

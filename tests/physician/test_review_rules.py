@@ -11,6 +11,7 @@ from care.reviews import (
     first_review_window,
     yearly_review_cutoff,
     yearly_review_due,
+    yearly_review_overdue_from,
     yearly_review_status,
 )
 from pumps.schedule import add_years
@@ -62,6 +63,9 @@ def test_the_yearly_review_falls_on_the_anniversary_of_the_last_review():
         (date(2027, 2, 2), ReviewStatus.NOT_DUE),
         (date(2027, 2, 3), ReviewStatus.DUE),
         (date(2027, 2, 4), ReviewStatus.DUE),
+        (date(2027, 3, 3), ReviewStatus.DUE),  # the anniversary + 28 days: the last day due
+        (date(2027, 3, 4), ReviewStatus.OVERDUE),  # + 29 days
+        (date(2029, 1, 1), ReviewStatus.OVERDUE),
     ],
 )
 def test_yearly_review_status_around_the_anniversary(today, expected):
@@ -97,3 +101,10 @@ def test_the_sql_cutoff_on_28_february_after_a_leap_day():
     assert yearly_review_cutoff(date(2029, 2, 28)) == date(2028, 2, 29)
     assert yearly_review_cutoff(date(2028, 2, 28)) == date(2027, 2, 28)
     assert yearly_review_cutoff(date(2028, 2, 29)) == date(2027, 2, 28)
+
+
+def test_the_yearly_review_is_overdue_from_29_days_after_its_anniversary():
+    assert yearly_review_overdue_from(implant_date=IMPLANT, last_review=None) == date(2027, 2, 8)
+    assert yearly_review_overdue_from(implant_date=IMPLANT, last_review=date(2028, 2, 29)) == date(
+        2029, 2, 28
+    ) + timedelta(days=29)

@@ -71,6 +71,11 @@ MATRIX: dict[str, Row] = {
     "patients:review_queue": ({}, SIGN_IN, OK, OK, OK),
     "patients:trials": ({}, SIGN_IN, OK, OK, OK),
     "patients:timeline": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
+    # Print-outs and the pharmacy order (issue 14): every staff role.
+    "patients:summary": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
+    "pumps:worklist_print": ({}, SIGN_IN, OK, OK, OK),
+    "pumps:pharmacy_orders": ({}, SIGN_IN, OK, OK, OK),
+    "pumps:pharmacy_orders_csv": ({}, SIGN_IN, OK, OK, OK),
     "patients:decide_trial": ({"pk": "pending_trial"}, SIGN_IN, FORBIDDEN, OK, OK),
     "pumps:sign_off": ({"pk": "discrepancy_refill"}, SIGN_IN, FORBIDDEN, OK, OK),
     # Issue 14: nurses implant, explant and replace too (and register patients).
