@@ -56,7 +56,7 @@ def test_production_adds_nurses_by_a_setting() -> None:
 
 
 def test_the_demo_requires_it_of_nobody() -> None:
-    assert setting("OTP_REQUIRED_ROLES") == "[]"  # DEBUG on, as make run has it
+    assert setting("OTP_REQUIRED_ROLES", DEBUG="true") == "[]"  # DEBUG on, as make run has it
 
 
 def test_an_unknown_role_name_stops_the_app() -> None:
