@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from care.services import birth_date_refusal, event_date_refusal
 from patients.choices import ContactBy, PatientStatus
 from patients.models import Patient
+from patients.phones import normalise_phone, phone_refusal
 from pumps.models import Pump
 
 MAX_TRAVEL_BUFFER_DAYS = 60
@@ -100,10 +101,12 @@ def _contact_refusals(new: NewPatient, *, today: date) -> dict[str, str]:
     """A way to be contacted needs its address and the patient's consent: the
     reminders of a later issue will send only what these fields allow."""
     errors: dict[str, str] = {}
+    if refusal := phone_refusal(new.phone):
+        errors["phone"] = refusal
+    elif new.contact_by in (ContactBy.PHONE, ContactBy.SMS) and not normalise_phone(new.phone).e164:
+        errors["phone"] = "Contact by phone or text message needs the phone number."
     if new.contact_by == ContactBy.EMAIL and not new.email.strip():
         errors["email"] = "Contact by email needs the email address."
-    if new.contact_by in (ContactBy.PHONE, ContactBy.SMS) and not new.phone.strip():
-        errors["phone"] = "Contact by phone or text message needs the phone number."
     if new.contact_by != ContactBy.NONE and not new.consent_to_contact:
         errors["consent_to_contact"] = (
             "The patient has not consented to be contacted: choose “Not to be contacted” "
@@ -138,7 +141,7 @@ def register_patient(*, new: NewPatient, today: date, user: Any = None) -> Patie
         indication=new.indication,
         treating_physician=new.treating_physician,
         status=new.status,
-        phone=new.phone.strip(),
+        phone=normalise_phone(new.phone).e164,
         email=new.email.strip(),
         contact_by=new.contact_by,
         consent_to_contact=new.consent_to_contact,

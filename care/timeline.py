@@ -195,17 +195,21 @@ def build_timeline(patient: Patient) -> Timeline:
         )
         if scan.pump_checked_on:
             events.append(Event(scan.pump_checked_on, "mri_check", "Pump checked after the MRI"))
+    # A cancelled visit and a done refill visit (the refill itself shows) are
+    # left out, unless they carry notes: what staff wrote stays in sight (issue 14).
     visits = (
         Appointment.objects.filter(patient=patient)
-        .exclude(status=VisitStatus.CANCELLED)
-        .exclude(kind=VisitKind.REFILL, status=VisitStatus.DONE)  # the refill itself shows
+        .exclude(status=VisitStatus.CANCELLED, notes="")
+        .exclude(kind=VisitKind.REFILL, status=VisitStatus.DONE, notes="")
     )
     for visit in visits:
         events.append(
             Event(
                 timezone.localtime(visit.scheduled_at).date(),
                 "visit",
-                visit.get_kind_display(),
+                f"{visit.get_kind_display()} visit"
+                if visit.kind == VisitKind.REFILL
+                else visit.get_kind_display(),
                 visit.notes,
                 "" if visit.status == VisitStatus.DONE else visit.get_status_display().lower(),
             )

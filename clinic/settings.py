@@ -352,6 +352,11 @@ LOGGING = {
 # Print-outs (issue 14): the clinic's name heads every printed page.
 CLINIC_NAME = os.environ.get("CLINIC_NAME", "Pump clinic")
 
+# Phone numbers (issue 14): a number typed without a country code is read as a
+# number of this region (ISO 3166 code). "US" as the project's locale is
+# (LANGUAGE_CODE en-us, TIME_ZONE America/Chicago); a clinic elsewhere sets its own.
+PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "US").upper()
+
 # Pharmacy orders (issue 14): how many days before a refill the order must
 # reach the pharmacy, for a drug whose own lead time is blank in the admin.
 # A compounded admixture is prepared to order and takes longer.

@@ -51,6 +51,7 @@ from care.models import Appointment, Complication, MriScan, Trial
 from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from patients.choices import Indication, PatientStatus
 from patients.models import Patient
+from patients.phones import normalise_phone
 from pumps import schedule, services
 from pumps.choices import (
     BatteryStatus,
@@ -403,7 +404,9 @@ class DemoClinic:
             treating_physician=self.physician_for(indication),
             status=status,
             travel_buffer_days=travel_buffer_days,
-            phone=f"555-01{self.rng.randint(0, 99):02d}",
+            # 555-0100..0199: numbers set aside for fiction; stored as the
+            # registration service stores any phone (E.164, patients.phones).
+            phone=normalise_phone(f"312-555-01{self.rng.randint(0, 99):02d}", region="US").e164,
             notes=notes,
         )
 

@@ -89,7 +89,18 @@ class Patient(models.Model):
         help_text="Extra days before the refill deadline for a patient who lives far away "
         "or depends on transport; added to the clinic's margin.",
     )
+    # E.164 ("+13125550123"), written through patients.phones; shown in the
+    # international format.
     phone = models.CharField(max_length=40, blank=True)
+    # Text recorded as a phone before numbers were checked (issue 14) that could
+    # not be read as one: kept, shown beside the phone, until staff correct it.
+    phone_as_recorded = models.CharField(
+        "phone as recorded (not a valid number)",
+        max_length=100,
+        blank=True,
+        help_text="Kept from before phone numbers were checked. Enter the number in "
+        "“phone”, then clear this.",
+    )
     email = models.EmailField(blank=True)
     contact_by = models.CharField(
         "contact by", max_length=8, choices=ContactBy.choices, default=ContactBy.NONE

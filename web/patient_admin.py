@@ -17,6 +17,7 @@ from care.models import Appointment, Complication, MriScan, Trial
 from core.clock import clinic_today
 from patients.choices import ContactBy
 from patients.models import Patient
+from patients.phones import PhoneRefused, normalise_phone
 from pumps import entry_safety, services
 from pumps.models import Pump
 from web.pump_admin import EMPTY, HistoryReadOnlyAdmin
@@ -72,6 +73,21 @@ class ActivePumpFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PhoneToCorrectFilter(admin.SimpleListFilter):
+    """Patients whose phone, recorded before numbers were checked, could not be read."""
+
+    title = "phone to correct"
+    parameter_name = "phone_to_correct"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Phone as recorded, not a valid number")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "yes":
+            return queryset.exclude(phone_as_recorded="")
+        return queryset
+
+
 class PatientAdminForm(forms.ModelForm):
     """The birth date passes the checks of the staff pages (clinical-rules.md 8)."""
 
@@ -83,6 +99,7 @@ class PatientAdminForm(forms.ModelForm):
             "given_name",
             "birth_date",
             "phone",
+            "phone_as_recorded",
             "email",
             "contact_by",
             "consent_to_contact",
@@ -113,6 +130,13 @@ class PatientAdminForm(forms.ModelForm):
             raise forms.ValidationError(refusal)
         return mrn.strip()
 
+    def clean_phone(self) -> Any:
+        """Read by the one phone rule (patients.phones): stored in E.164."""
+        try:
+            return normalise_phone(self.cleaned_data.get("phone") or "").e164
+        except PhoneRefused as refusal:
+            raise forms.ValidationError(str(refusal)) from None
+
     def clean_birth_date(self) -> Any:
         birth_date = self.cleaned_data.get("birth_date")
         if birth_date is not None and (
@@ -140,13 +164,29 @@ class PatientAdmin(HistoryReadOnlyAdmin):
     ]
     list_display_links = ["mrn", "family_name"]
     list_select_related = ["treating_physician"]
-    list_filter = ["status", "indication", ActivePumpFilter, "treating_physician"]
+    list_filter = [
+        "status",
+        "indication",
+        ActivePumpFilter,
+        PhoneToCorrectFilter,
+        "treating_physician",
+    ]
     search_fields = ["mrn", "family_name", "given_name"]
     readonly_fields = ["created_at"]
     inlines = [PumpInline]
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["mrn", ("family_name", "given_name"), "birth_date", "phone"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "mrn",
+                    ("family_name", "given_name"),
+                    "birth_date",
+                    ("phone", "phone_as_recorded"),
+                ]
+            },
+        ),
         ("Care", {"fields": ["indication", "status", "treating_physician"]}),
         (
             "Contact",

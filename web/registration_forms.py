@@ -39,7 +39,13 @@ class RegisterPatientForm(forms.Form):
         ),
         required=False,
     )
-    phone = forms.CharField(max_length=40, required=False)
+    # Read and refused by the service (patients.phones): a long paste gets its message.
+    phone = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="With its area code; a number of another country starts with + and "
+        "its country code. Stored and shown as +1 312-555-0123.",
+    )
     email = forms.EmailField(required=False)
     contact_by = forms.ChoiceField(
         label="Contact by", choices=ContactBy.choices, initial=ContactBy.NONE

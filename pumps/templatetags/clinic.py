@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from django.utils.html import format_html
 
 from core.formatting import plain_decimal
 from core.paths import id_path
+from patients.phones import display_phone, tel_uri
 from pumps.choices import BatteryStatus, LimitedBy, RefillStatus
 
 register = template.Library()
@@ -66,3 +68,31 @@ def limit_label(value: str) -> str:
         return LimitedBy(value).label
     except ValueError:
         return ""
+
+
+@register.filter
+def phone(stored: str | None) -> str:
+    """``{{ patient.phone|phone }}``: a stored (E.164) number in the international format."""
+    return display_phone(stored or "")
+
+
+@register.filter
+def patient_phone(patient: Any, mode: str = "") -> str:
+    """``{{ patient|patient_phone }}``: the phone as a ``tel:`` link in the international
+    format (``"print"``: as text); else the text kept as recorded (issue 14's data
+    migration could not read it), marked; else a dash."""
+    stored = patient.phone
+    if stored:
+        tel = tel_uri(stored)
+        if tel and mode != "print":
+            return format_html(
+                '<a class="text-nowrap" href="{}" data-phone>{}</a>', tel, display_phone(stored)
+            )
+        return format_html('<span class="text-nowrap" data-phone>{}</span>', display_phone(stored))
+    if patient.phone_as_recorded:
+        return format_html(
+            '<span data-phone-as-recorded>{}</span> '
+            '<span class="badge text-bg-warning">not a valid number</span>',
+            patient.phone_as_recorded,
+        )
+    return format_html('<span class="text-muted" data-phone>{}</span>', "–")
