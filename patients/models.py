@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
@@ -116,7 +117,15 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["family_name", "given_name", "mrn"]
-        indexes = [models.Index(fields=["family_name", "given_name"])]
+        indexes = [
+            models.Index(fields=["family_name", "given_name"]),
+            # The patient picker (care/patient_search.py): prefixes of the lower-cased
+            # name and record number, and the birth date, each an index range.
+            models.Index(Lower("family_name"), Lower("given_name"), name="patient_name_lower"),
+            models.Index(Lower("given_name"), name="patient_given_name_lower"),
+            models.Index(Lower("mrn"), name="patient_mrn_lower"),
+            models.Index(fields=["birth_date"], name="patient_birth_date"),
+        ]
         constraints = [
             date_bounds("birth_date", label="birth date", name="patient_birth_date_in_bounds"),
             date_bounds(
