@@ -31,4 +31,8 @@ AUDITED_VIEWS: dict[str, Audited] = {
     "pumps:worklist_print": Audited("worklist (print-out)"),
     "pumps:pharmacy_orders": Audited("pharmacy order list"),
     "pumps:pharmacy_orders_csv": Audited("pharmacy order list (CSV export)"),
+    # The patient picker (issue 14): names, record numbers and birth dates of the
+    # matches; the path keeps what was searched for.
+    "patients:find": Audited("patient search"),
+    "patients:find_json": Audited("patient search (as you type)"),
 }

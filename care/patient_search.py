@@ -12,8 +12,10 @@ that more match):
 - name: a prefix of the family name, of the given name, or both in either
   order ("smith jo", "jo smith", "Smith, Jo"), index ``patient_name_lower``
   and ``patient_given_name_lower``;
-- birth date, typed YYYY-MM-DD (what the date fields of the app send) or
-  DD/MM/YYYY (day first, as the clinic writes it by hand): ``birth_date``.
+- birth date, typed YYYY-MM-DD (what the app's date fields send and its import
+  reads) or DD/MM/YYYY (day first); a slash date that also reads month first
+  (03/04/1950: the clinic is set up for the US) is searched both ways, and the
+  page says so: ``birth_date``.
 
 A prefix is read as ``LOWER(column) >= text AND LOWER(column) < next(text)``
 (the index's range) and ``LIKE text%`` within it (exact). Names need at least
@@ -46,12 +48,14 @@ _DAY_FIRST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 
 @dataclass(frozen=True)
 class Search:
-    """What the text asks for: a birth date, or words (lower case)."""
+    """What the text asks for: birth dates (one, or both readings of 03/04/1950),
+    or words (lower case)."""
 
     text: str
-    birth_date: date | None = None
+    birth_dates: tuple[date, ...] = ()
     words: tuple[str, ...] = ()
     problem: str = ""  # why nothing was searched ("" when something was)
+    note: str = ""  # how the text was read, when it could be read two ways
 
 
 @dataclass(frozen=True)
@@ -72,19 +76,41 @@ def read_search(text: str) -> Search:
         return Search(
             cleaned[:MAX_QUERY_CHARS], problem=f"Type at most {MAX_QUERY_CHARS} characters."
         )
-    for pattern, order in ((_ISO, (0, 1, 2)), (_DAY_FIRST, (2, 1, 0))):
-        if match := pattern.match(cleaned):
-            year, month, day = (int(match.group(i + 1)) for i in order)
-            try:
-                return Search(cleaned, birth_date=date(year, month, day))
-            except ValueError:
-                return Search(
-                    cleaned,
-                    problem=f"“{cleaned}” is not a date: type the birth date as "
-                    "YYYY-MM-DD or DD/MM/YYYY.",
-                )
+    if match := _ISO.match(cleaned):
+        year, month, day = (int(part) for part in match.groups())
+        return _dates(cleaned, [(year, month, day)])
+    if match := _DAY_FIRST.match(cleaned):
+        day, month, year = (int(part) for part in match.groups())
+        # Day first, as asked; a clinic in the US writes month first, so a date
+        # that reads both ways (03/04/1950) is searched both ways, and says so.
+        # (12/31/1950 can only be month first, and is read so.)
+        readings = [(year, month, day)]
+        if day != month:
+            readings.append((year, day, month))
+        return _dates(cleaned, readings)
     words = tuple(word for word in re.split(r"[\s,]+", cleaned.lower()) if word)
     return Search(cleaned, words=words)
+
+
+def _dates(text: str, readings: list[tuple[int, int, int]]) -> Search:
+    days = []
+    for year, month, day in readings:
+        try:
+            days.append(date(year, month, day))
+        except ValueError:
+            continue
+    if not days:
+        return Search(
+            text,
+            problem=f"“{text}” is not a date: type the birth date as YYYY-MM-DD or DD/MM/YYYY.",
+        )
+    note = ""
+    if len(days) > 1:
+        note = (
+            f"{text} reads as {days[0]:%-d %B %Y} (day first) or {days[1]:%-d %B %Y} "
+            "(month first): patients born on either day are shown."
+        )
+    return Search(text, birth_dates=tuple(days), note=note)
 
 
 def _after(prefix: str) -> str:
@@ -155,8 +181,8 @@ def matching(search: Search) -> QuerySet[Patient]:
     """The patients ``search`` finds, in name order, each with its pumps' serials."""
     active_pumps = Pump.objects.active().filter(patient=OuterRef("pk")).order_by("-implant_date")
     annotations: dict[str, Any] = {"active_serial": Subquery(active_pumps.values("serial")[:1])}
-    if search.birth_date is not None:
-        found = Patient.objects.filter(birth_date=search.birth_date)
+    if search.birth_dates:
+        found = Patient.objects.filter(birth_date__in=search.birth_dates)
     else:
         token = " ".join(search.words)
         serials = _serial_matches(token.replace(" ", ""))

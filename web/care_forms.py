@@ -8,6 +8,7 @@ from crispy_forms.bootstrap import InlineRadios
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
+from django.urls import reverse_lazy
 
 from care import decisions
 from care.choices import (
@@ -20,9 +21,9 @@ from care.choices import (
     TrialOutcome,
     TrialScale,
 )
-from patients.models import Patient
 from pumps.fields import ClinicalDecimalField
 from pumps.models import Drug
+from web.patient_picker import PatientPickerField
 
 DATE = forms.DateInput(attrs={"type": "date"})
 
@@ -35,13 +36,9 @@ def _helper(form_id: str, *layout: Any, submit: str) -> FormHelper:
     return helper
 
 
-class PatientChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: Patient) -> str:  # type: ignore[override]
-        return f"{obj.family_name}, {obj.given_name} ({obj.mrn})"
-
-
 class TrialForm(forms.Form):
-    patient = PatientChoiceField(queryset=Patient.objects.order_by("family_name", "given_name"))
+    # Searched for, not scrolled through (issue 14): web/patient_picker.py.
+    patient = PatientPickerField(next_url=reverse_lazy("patients:trials"))
     trial_date = forms.DateField(widget=DATE)
     method = forms.ChoiceField(choices=TrialMethod.choices)
     drug = forms.ModelChoiceField(queryset=Drug.objects.all(), to_field_name="code")

@@ -2,6 +2,7 @@ from django.urls import path
 
 from web import (
     correction_views,
+    patient_picker,
     print_views,
     registration_views,
     review_views,
@@ -14,6 +15,9 @@ app_name = "patients"
 
 urlpatterns = [
     path("new/", registration_views.register, name="register"),
+    # The patient picker (issue 14): the search page, and its JSON for search as you type.
+    path("find/", patient_picker.find_patient, name="find"),
+    path("find.json", patient_picker.find_patient_json, name="find_json"),
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/summary/", print_views.patient_summary, name="summary"),
     path("<int:pk>/book/", views.book_visit, name="book_visit"),

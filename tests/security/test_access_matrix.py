@@ -76,6 +76,9 @@ MATRIX: dict[str, Row] = {
     "pumps:worklist_print": ({}, SIGN_IN, OK, OK, OK),
     "pumps:pharmacy_orders": ({}, SIGN_IN, OK, OK, OK),
     "pumps:pharmacy_orders_csv": ({}, SIGN_IN, OK, OK, OK),
+    # The patient picker (issue 14): the search page and its JSON, every staff role.
+    "patients:find": ({}, SIGN_IN, OK, OK, OK),
+    "patients:find_json": ({}, SIGN_IN, OK, OK, OK),
     "patients:decide_trial": ({"pk": "pending_trial"}, SIGN_IN, FORBIDDEN, OK, OK),
     "pumps:sign_off": ({"pk": "discrepancy_refill"}, SIGN_IN, FORBIDDEN, OK, OK),
     # Issue 14: nurses implant, explant and replace too (and register patients).
