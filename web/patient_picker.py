@@ -100,12 +100,8 @@ class PatientPickerField(forms.Field):
     }
 
     def __init__(self, *, next_url: str = "", **kwargs: Any) -> None:
+        # (How to search is said under the box by the widget, with or without JavaScript.)
         kwargs.setdefault("widget", PatientPickerWidget(next_url=next_url))
-        kwargs.setdefault(
-            "help_text",
-            "Search by name, record number, pump serial or birth date (YYYY-MM-DD or "
-            "DD/MM/YYYY).",
-        )
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> Patient | None:

@@ -192,14 +192,17 @@
           search();
         }
       } else if (event.key === "Escape") {
+        window.clearTimeout(timer);
+        asked++; // an answer still on its way is dropped
         if (!list.hidden) {
           event.preventDefault();
           close();
-          if (!value.value && chosenId) {
-            value.value = chosenId;
-            input.value = chosenLabel;
-            say("Kept: " + chosenLabel);
-          }
+        }
+        if (!value.value && chosenId) {
+          event.preventDefault();
+          value.value = chosenId;
+          input.value = chosenLabel;
+          say("Kept: " + chosenLabel);
         }
       }
     });
