@@ -35,7 +35,7 @@
     input.placeholder = "Type a name, record number, pump serial or birth date";
     if (how) {
       how.textContent =
-        "Type at least two letters of a name, or a record number, pump serial or birth " +
+        "Type at least two letters of a name, or a record number, pump serial or birth date " +
         "(YYYY-MM-DD or DD/MM/YYYY); choose with the arrow keys and Enter.";
     }
 

@@ -166,7 +166,10 @@ def test_phone_notes_and_composition_where_staff_work(physician_page, clinic):
 
     page.get_by_role("link", name="Log refill").first.click()
     page.wait_for_selector("#refill-form")
-    assert page.locator("[data-composition]").get_by_text("clonidine 50 mcg/mL").is_visible()
+    assert page.locator("[data-composition]:visible").get_by_text("clonidine 50 mcg/mL").is_visible()
+    page.set_viewport_size({"width": 768, "height": 900})
+    assert page.locator("#refill-context").get_by_text("clonidine 50 mcg/mL").is_visible()
+    page.set_viewport_size({"width": 1280, "height": 900})
     assert page.locator("#contact").get_by_role("link", name="+1 312-555-0101").is_visible()
     shots(page, "refill-form")
 
