@@ -160,7 +160,8 @@ def _lowered() -> QuerySet[Patient]:
 def _union_of_ids(querysets: list[QuerySet[Any]]) -> RawSQL:
     """``id IN (a UNION b ...)``: each branch walks its own index, whatever the
     planner (an OR of them made PostgreSQL walk the whole name index)."""
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for queryset in querysets:
         sql, branch_params = queryset.order_by().query.sql_with_params()
         parts.append(f"SELECT * FROM ({sql}) AS branch_{len(parts)}")

@@ -18,6 +18,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from care.patient_search import chosen_patient, search_patients
@@ -61,7 +62,9 @@ class PatientPickerWidget(forms.Widget):
 
     template_name = "widgets/patient_picker.html"
 
-    def __init__(self, *, next_url: str = "", attrs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, *, next_url: str | Promise = "", attrs: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(attrs)
         self.next_url = next_url
 
@@ -69,12 +72,15 @@ class PatientPickerWidget(forms.Widget):
         context = super().get_context(name, value, attrs)
         widget_attrs = context["widget"]["attrs"]
         # The line saying how to search describes the box, with any error crispy names.
-        described = [f"{widget_attrs.get('id', name)}_how", widget_attrs.get("aria-describedby", "")]
+        described = [
+            f"{widget_attrs.get('id', name)}_how",
+            widget_attrs.get("aria-describedby", ""),
+        ]
         widget_attrs["aria-describedby"] = " ".join(part for part in described if part)
         patient = chosen_patient(value) if value not in (None, "") else None
         query = {"field": name}
         if self.next_url:
-            query["next"] = self.next_url
+            query["next"] = str(self.next_url)
         context["widget"].update(
             {
                 "chosen": patient,
@@ -94,12 +100,11 @@ class PatientPickerField(forms.Field):
     """A patient chosen by id through the picker; the id is checked (one query)."""
 
     default_error_messages = {
-        "required": "Choose a patient: search by name, record number, pump serial or "
-        "birth date.",
+        "required": "Choose a patient: search by name, record number, pump serial or birth date.",
         "invalid": "That patient was not found: search again.",
     }
 
-    def __init__(self, *, next_url: str = "", **kwargs: Any) -> None:
+    def __init__(self, *, next_url: str | Promise = "", **kwargs: Any) -> None:
         # (How to search is said under the box by the widget, with or without JavaScript.)
         kwargs.setdefault("widget", PatientPickerWidget(next_url=next_url))
         super().__init__(**kwargs)

@@ -91,8 +91,8 @@ def patient_phone(patient: Any, mode: str = "") -> str:
         return format_html('<span class="text-nowrap" data-phone>{}</span>', display_phone(stored))
     if patient.phone_as_recorded:
         return format_html(
-            '<span data-phone-as-recorded>{}</span> '
+            "<span data-phone-as-recorded>{}</span> "
             '<span class="badge text-bg-warning">not a valid number</span>',
             patient.phone_as_recorded,
         )
-    return format_html('<span class="text-muted" data-phone>{}</span>', "–")
+    return format_html('<span class="text-muted" data-phone>{}</span>', "\N{EN DASH}")

@@ -77,7 +77,9 @@ def clinic() -> dict[str, Patient]:
 def test_a_physician_types_and_picks_a_patient_with_the_keyboard(physician_page, clinic):
     page = physician_page
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     page.goto("/patients/trials/")
     box = page.get_by_role("combobox", name="Patient")
     assert box.get_attribute("aria-expanded") == "false"
@@ -92,7 +94,8 @@ def test_a_physician_types_and_picks_a_patient_with_the_keyboard(physician_page,
     shots(page, "picker-typing")
     page.keyboard.press("ArrowDown")  # from Ada to Obi
     active = box.get_attribute("aria-activedescendant")
-    assert active and "Okafor, Obi" in page.locator(f"#{active}").inner_text()
+    assert active
+    assert "Okafor, Obi" in page.locator(f"#{active}").inner_text()
     page.keyboard.press("Enter")  # chooses; the form is not sent
     assert matches.is_hidden()
     assert box.input_value() == "Okafor, Obi · A1002 · born 4 Mar 1951"
@@ -109,7 +112,8 @@ def test_a_physician_types_and_picks_a_patient_with_the_keyboard(physician_page,
     box.fill("")
     page.keyboard.type("NGP4242")
     options.first.wait_for()
-    assert options.count() == 1 and "Okafor, Obi" in options.first.inner_text()
+    assert options.count() == 1
+    assert "Okafor, Obi" in options.first.inner_text()
     page.keyboard.press("Enter")
 
     # The rest of the form by keyboard, then send it.
@@ -166,7 +170,9 @@ def test_phone_notes_and_composition_where_staff_work(physician_page, clinic):
 
     page.get_by_role("link", name="Log refill").first.click()
     page.wait_for_selector("#refill-form")
-    assert page.locator("[data-composition]:visible").get_by_text("clonidine 50 mcg/mL").is_visible()
+    assert (
+        page.locator("[data-composition]:visible").get_by_text("clonidine 50 mcg/mL").is_visible()
+    )
     page.set_viewport_size({"width": 768, "height": 900})
     assert page.locator("#refill-context").get_by_text("clonidine 50 mcg/mL").is_visible()
     page.set_viewport_size({"width": 1280, "height": 900})

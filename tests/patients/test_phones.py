@@ -92,7 +92,8 @@ def test_text_that_is_not_a_number_is_refused_in_words(typed: str, words: str) -
     with pytest.raises(PhoneRefused, match=words):
         normalise_phone(typed, region="US")
     message = phone_refusal(typed, region="US")
-    assert message is not None and words in message
+    assert message is not None
+    assert words in message
 
 
 def test_the_refusal_names_the_region_and_shows_an_example() -> None:
@@ -106,7 +107,8 @@ def test_no_number_is_no_number() -> None:
     assert normalise_phone("").e164 == ""
     assert normalise_phone("  \u200b ").e164 == ""
     assert phone_refusal("") is None
-    assert display_phone("") == "" and tel_uri("") == ""
+    assert display_phone("") == ""
+    assert tel_uri("") == ""
 
 
 def test_a_stored_value_that_is_not_a_number_is_shown_as_it_is_without_a_link() -> None:
@@ -265,7 +267,8 @@ def test_the_patient_page_shows_phone_notes_and_what_the_pump_holds(
         notes="Hydromorphone with bupivacaine 15 mg/mL and clonidine 50 mcg/mL."
     )
     html = staff.get(reverse("patients:detail", args=[patient.pk])).content.decode()
-    assert 'href="tel:+442079460958"' in html and "+44 20 7946 0958" in html
+    assert 'href="tel:+442079460958"' in html
+    assert "+44 20 7946 0958" in html
     assert "Prefers mornings." in html
     assert "ada@example.org" in html
     assert "Hydromorphone with bupivacaine 15 mg/mL and clonidine 50 mcg/mL." in html
@@ -287,7 +290,8 @@ def test_a_number_kept_as_recorded_is_shown_marked_on_the_page_and_the_worklist(
     )
     page = staff.get(reverse("patients:detail", args=[called_patient.patient_id]))
     html = page.content.decode()
-    assert "555-0142 (daughter)" in html and "not a valid number" in html
+    assert "555-0142 (daughter)" in html
+    assert "not a valid number" in html
     assert "tel:" not in html
 
 
