@@ -43,6 +43,7 @@ class RegisterPatientForm(forms.Form):
     phone = forms.CharField(
         max_length=200,
         required=False,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
         help_text="With its area code; a number of another country starts with + and "
         "its country code. Stored and shown as +1 312-555-0123.",
     )

@@ -293,6 +293,12 @@ def test_a_number_kept_as_recorded_is_shown_marked_on_the_page_and_the_worklist(
     assert "555-0142 (daughter)" in html
     assert "not a valid number" in html
     assert "tel:" not in html
+    worklist = staff.get(reverse("pumps:worklist")).content.decode()
+    row = worklist[worklist.index(f'data-serial="{called_patient.serial}"') :]
+    row = row[: row.index("</tr>")]
+    assert "555-0142 (daughter)" in row
+    assert "not a valid number" in row
+    assert "tel:" not in row
 
 
 @pytest.mark.django_db
@@ -369,3 +375,47 @@ def test_the_migration_runs_forwards_and_backwards_on_the_schema() -> None:
         executor = MigrationExecutor(connection)
         executor.migrate(latest)
         Patient.objects.all().delete()
+
+
+# --- Visit notes on the timeline ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_timeline_keeps_every_visit_note(staff: Client) -> None:
+    from datetime import time
+
+    from care import services as care_services
+    from care.choices import VisitKind, VisitStatus
+    from care.timeline import build_timeline
+
+    pump = make_pump(implant_date=date(2025, 1, 1))
+    patient = pump.patient
+
+    def visit(kind: str, day: int, notes: str, status: str) -> None:
+        booked = care_services.book_visit(
+            patient=patient,
+            pump=pump,
+            kind=kind,
+            day=date(2026, 2, day),
+            at=time(9),
+            today=date(2026, 1, 1),
+            notes=notes,
+        )
+        care_services.set_visit_status(appointment=booked, status=status)
+
+    visit(VisitKind.REFILL, 2, "Cancelled: patient in hospital.", VisitStatus.CANCELLED)
+    visit(VisitKind.REFILL, 3, "", VisitStatus.CANCELLED)
+    visit(VisitKind.REFILL, 4, "Came with the daughter; pump site red.", VisitStatus.DONE)
+    visit(VisitKind.REFILL, 5, "", VisitStatus.DONE)
+    events = [
+        (event.day, event.title, event.detail, event.flag)
+        for event in build_timeline(patient).events
+        if event.kind == "visit"
+    ]
+    assert events == [
+        (date(2026, 2, 2), "Refill visit", "Cancelled: patient in hospital.", "cancelled"),
+        (date(2026, 2, 4), "Refill visit", "Came with the daughter; pump site red.", ""),
+    ]
+    html = staff.get(reverse("patients:timeline", args=[patient.pk])).content.decode()
+    assert "Came with the daughter; pump site red." in html
+    assert "Cancelled: patient in hospital." in html
