@@ -187,7 +187,8 @@ def test_entered_in_error_keeps_the_attempt_with_the_reason_and_restores(nurse):
         attempt=attempt, user=nurse, reason="wrong patient", now=timezone.now()
     )
     attempt.refresh_from_db()
-    assert attempt.is_entered_in_error and attempt.entered_in_error_reason == "wrong patient"
+    assert attempt.is_entered_in_error
+    assert attempt.entered_in_error_reason == "wrong patient"
     assert attempt.history.first().history_change_reason == "Entered in error: wrong patient"
     with pytest.raises(ValidationError):
         contact.mark_attempt_entered_in_error(
@@ -335,7 +336,8 @@ def test_nurses_and_physicians_log_attempts_the_administrator_may_not(roles, sta
 def test_a_signed_out_visitor_is_sent_to_sign_in(client):
     patient = PatientFactory()
     response = client.get(contact_url(patient))
-    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
 
 
 def test_logging_from_the_worklist_returns_to_its_filters(today, nurse, client_of):
@@ -357,7 +359,8 @@ def test_logging_from_the_worklist_returns_to_its_filters(today, nurse, client_o
             "next": back,
         },
     )
-    assert response.status_code == 302 and response["Location"] == back
+    assert response.status_code == 302
+    assert response["Location"] == back
     attempt = ContactAttempt.objects.get()
     assert (attempt.pump, attempt.recorded_by, attempt.channel) == (pump, nurse, "sms")
 
@@ -454,7 +457,8 @@ def test_an_attempt_is_marked_entered_in_error_from_the_patient_page(today, nurs
     client = client_of(nurse)
     url = reverse("patients:entered_in_error", args=[pump.patient.pk])
     page = client.get(url, {"record": f"contact-{attempt.pk}"})
-    assert page.status_code == 200 and "no longer the worklist" in page.content.decode()
+    assert page.status_code == 200
+    assert "no longer the worklist" in page.content.decode()
     response = client.post(url, {"record": f"contact-{attempt.pk}", "reason": "wrong patient"})
     assert response.status_code == 302
     attempt.refresh_from_db()
@@ -481,7 +485,8 @@ def test_the_worklist_shows_the_last_attempt_in_force_and_its_age(today, nurse, 
     assert row.last_contact_age == "2 h ago"
     html = response.content.decode()
     assert 'data-last-contact="voicemail"' in html
-    assert "Voicemail left" in html and "2 h ago" in html
+    assert "Voicemail left" in html
+    assert "2 h ago" in html
     assert rows(response)["QUIET"].last_contact_at is None
     assert 'data-last-contact="none"' in html
     assert quiet.serial in html
@@ -509,9 +514,7 @@ def test_the_age_in_words(ago, words):
     assert contact_age(now - ago, now) == words
 
 
-def test_the_worklist_query_count_stays_pinned_with_attempts(
-    today, nurse_client, idle_clock_still
-):
+def test_the_worklist_query_count_stays_pinned_with_attempts(today, nurse_client, idle_clock_still):
     for _ in range(3):
         failed_calls(overdue_pump(today).patient, 2)
 

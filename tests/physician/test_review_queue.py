@@ -8,8 +8,7 @@ from django.utils import timezone
 
 from care import decisions
 from care import services as patient_services
-from care.choices import TrialDecision, VisitKind, VisitStatus
-from care.choices import ContactChannel, ContactOutcome
+from care.choices import ContactChannel, ContactOutcome, TrialDecision, VisitKind, VisitStatus
 from care.models import ContactAttempt, MriScan, Trial
 from care.review_queue import reviews_due
 from pumps import services
