@@ -70,7 +70,7 @@ def distinctive(today):
 
 
 def test_the_feed_parses_back_and_holds_the_visit_number_room_and_time(distinctive, nurse, client):
-    patient, visit = distinctive
+    _patient, visit = distinctive
     _, token = services.create_feed(user=nurse, scope=FeedScope.CLINIC)
     (event,) = events(client.get(feed_url(token)))
     assert str(event["summary"]) == f"Visit {visit.pk} · Room 4"
@@ -83,7 +83,7 @@ def test_the_feed_parses_back_and_holds_the_visit_number_room_and_time(distincti
 def test_the_feed_holds_no_name_record_number_birth_date_phone_drug_or_note(
     distinctive, nurse, client
 ):
-    patient, visit = distinctive
+    _patient, _visit = distinctive
     _, token = services.create_feed(user=nurse, scope=FeedScope.CLINIC)
     text = client.get(feed_url(token)).content.decode()
     unfolded = text.replace("\r\n ", "")  # RFC 5545 folds long lines
@@ -239,7 +239,7 @@ def test_staff_create_a_feed_see_its_address_once_and_revoke_it(role):
 
 
 def test_a_member_cannot_revoke_anothers_feed(nurse):
-    feed, token = services.create_feed(user=UserFactory(roles=[NURSE]), scope="clinic")
+    feed, _token = services.create_feed(user=UserFactory(roles=[NURSE]), scope="clinic")
     client = Client()
     client.force_login(nurse)
     assert client.post(reverse("feeds:revoke", args=[feed.pk])).status_code == 404
