@@ -161,6 +161,7 @@ def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
                         day=data["day"],
                         at=data["at"],
                         notes=data["notes"],
+                        room=data["room"],
                         booked_by=request.user,
                         today=today,
                     )

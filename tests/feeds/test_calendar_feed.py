@@ -280,3 +280,31 @@ def test_the_visit_room_is_kept(today):
     visit.save()
     assert Appointment.objects.get(pk=visit.pk).room == "Infusion bay 2"
     assert isinstance(visit.scheduled_at, datetime)
+
+
+def test_the_room_is_booked_on_the_booking_page_and_shown_in_the_feed(nurse, today):
+    patient = PatientFactory()
+    client = Client()
+    client.force_login(nurse)
+    day = today + timedelta(days=5)
+    response = client.post(
+        reverse("patients:book_visit", args=[patient.pk]),
+        {"kind": "physician_review", "day": day, "at": "10:15", "room": "  Clinic room 3 "},
+    )
+    assert response.status_code == 302
+    visit = Appointment.objects.get(patient=patient)
+    assert visit.room == "Clinic room 3"
+    _, token = services.create_feed(user=nurse, scope=FeedScope.MINE)  # booked by the nurse
+    (event,) = events(Client().get(feed_url(token)))
+    assert str(event["location"]) == "Clinic room 3"
+    too_long = client.post(
+        reverse("patients:book_visit", args=[patient.pk]),
+        {
+            "kind": "physician_review",
+            "day": day + timedelta(days=1),
+            "at": "10:15",
+            "room": "x" * 41,
+        },
+    )
+    assert too_long.status_code == 200
+    assert "room" in too_long.context["form"].errors
