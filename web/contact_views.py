@@ -46,13 +46,14 @@ def _pump_of(patient: Patient, raw: object) -> Pump | None:
     return None
 
 
-def patient_attempts(patient: Patient) -> list[ContactAttempt]:
+def patient_attempts(patient: Patient, limit: int | None = None) -> list[ContactAttempt]:
     """The patient's attempts, newest first, with who logged them (one query)."""
-    return list(
+    attempts = (
         ContactAttempt.objects.filter(patient=patient)
         .select_related("recorded_by", "entered_in_error_by", "pump")
         .order_by("-attempted_at", "-pk")
     )
+    return list(attempts[:limit] if limit is not None else attempts)
 
 
 @clinical_staff_required
@@ -106,6 +107,6 @@ def contact_attempt(request: HttpRequest, pk: int) -> HttpResponse:
             "pump": pump,
             "form": form,
             "back": back or f"{patient.get_absolute_url()}#contact-attempts",
-            "attempts": patient_attempts(patient)[:RECENT_ATTEMPTS],
+            "attempts": patient_attempts(patient, RECENT_ATTEMPTS),
         },
     )
