@@ -104,6 +104,11 @@ def test_a_nurse_logs_a_call_from_the_worklist_and_returns_to_the_filter(
     page.locator("#contact-attempts").scroll_into_view_if_needed()
     shoot(page, "patient-attempts")
 
+    # The booking page takes the visit's room, the one detail the calendar feed shows.
+    page.goto(f"/patients/{other.patient_id}/book/")
+    page.get_by_label("Room").fill("Clinic room 3")
+    shoot(page, "book-visit-room")
+
 
 def test_the_physician_sees_the_patient_not_reached_and_a_feed_is_made(
     page,
