@@ -535,3 +535,22 @@ def test_a_naive_datetime_is_never_stored():
     attempt = log(PatientFactory())
     assert timezone.is_aware(attempt.attempted_at)
     assert isinstance(attempt.attempted_at, datetime)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"pump": "abc"},
+        {"pump": "9" * 40},
+        {"pump": "-1"},
+        {"next": "javascript:alert(1)"},
+        {"next": "//evil.example/"},
+        {"next": "https://evil.example/"},
+    ],
+)
+def test_odd_link_parameters_give_the_form_never_an_error(params, nurse, client_of):
+    patient = PatientFactory()
+    response = client_of(nurse).get(contact_url(patient, **params))
+    assert response.status_code == 200
+    assert response.context["pump"] is None
+    assert response.context["back"] == f"{patient.get_absolute_url()}#contact-attempts"
