@@ -9,7 +9,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from audit.models import AuditEntry
-from care.models import Appointment, Complication, MriScan, Trial
+from care.models import Appointment, Complication, ContactAttempt, MriScan, Trial
 from core.roles import ADMINISTRATOR, has_role
 from patients.models import Patient
 from pumps.models import DoseAdjustment, Pump, Refill
@@ -52,6 +52,7 @@ HISTORY_PATIENT_LOOKUPS: dict[type[models.Model], str] = {
     Trial: "patient__mrn",
     Complication: "patient__mrn",
     MriScan: "patient__mrn",
+    ContactAttempt: "patient__mrn",
     Pump: "patient__mrn",
     Refill: "pump__patient__mrn",
     DoseAdjustment: "pump__patient__mrn",

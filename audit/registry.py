@@ -24,6 +24,8 @@ AUDITED_VIEWS: dict[str, Audited] = {
     # the record; the mark itself is in the record's history with its reason.
     "patients:entered_in_error": Audited("entered-in-error confirmation", patient_kwarg="pk"),
     "patients:restore_record": Audited("restore confirmation", patient_kwarg="pk"),
+    # Issue 15: the contact attempt page shows the patient's phone and attempts.
+    "patients:contact_attempt": Audited("contact attempts", patient_kwarg="pk"),
     "pumps:due_list_json": Audited("due list (JSON export)"),
     "pumps:board_csv": Audited("pump board (CSV export)"),
     # Print-outs (issue 14): names, phones and doses on paper.

@@ -69,6 +69,8 @@ BACKED_UP_APPS = (
     "pumps",
     "care",
     "audit",
+    # Staff calendar feeds (issue 15): their tokens reference users, as the devices do.
+    "feeds",
     "otp_totp",
     "otp_static",
 )

@@ -92,3 +92,29 @@ class ReviewStatus(models.TextChoices):
     NOT_DUE = "not_due", "Not due"
     DUE = "due", "Due"
     OVERDUE = "overdue", "Overdue"
+
+
+class ContactChannel(models.TextChoices):
+    """How staff tried to reach a patient (issue 15, item 6)."""
+
+    CALL = "call", "Phone call"
+    SMS = "sms", "SMS"
+    EMAIL = "email", "Email"
+    LETTER = "letter", "Letter"
+
+
+class ContactOutcome(models.TextChoices):
+    REACHED = "reached", "Reached"
+    VOICEMAIL = "voicemail", "Voicemail left"
+    NO_ANSWER = "no_answer", "No answer"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+    DECLINED = "declined", "Reached, declined"
+
+
+# Attempts that did not reach the patient: three in a row, with an overdue
+# refill, raise the patient on the physician's review queue. "Declined" is not
+# among them: the patient was reached and answered; what follows is a clinical
+# conversation, not another call.
+FAILED_CONTACT = (ContactOutcome.VOICEMAIL, ContactOutcome.NO_ANSWER, ContactOutcome.WRONG_NUMBER)
+# Attempts that reached the patient: the count of failed attempts starts again after one.
+MADE_CONTACT = (ContactOutcome.REACHED, ContactOutcome.DECLINED)

@@ -12,8 +12,11 @@ from simple_history.models import HistoricalRecords
 
 from care import rules
 from care.choices import (
+    FAILED_CONTACT,
     ComplicationKind,
     ComplicationOutcome,
+    ContactChannel,
+    ContactOutcome,
     Severity,
     TrialDecision,
     TrialDoseUnit,
@@ -191,6 +194,9 @@ class Appointment(models.Model):
         max_length=10, choices=VisitStatus.choices, default=VisitStatus.BOOKED
     )
     notes = models.CharField(max_length=300, blank=True)
+    # Where the visit takes place (issue 15): the one place detail the staff
+    # calendar feed shows besides the time.
+    room = models.CharField(max_length=40, blank=True)
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -218,3 +224,60 @@ class Appointment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.patient} at {self.scheduled_at:%Y-%m-%d %H:%M}"
+
+
+class ContactAttempt(EnteredInError):
+    """A call or message to reach a patient, and what came of it (issue 15, item 6).
+
+    Staff log each attempt, so the next nurse sees who was phoned when and
+    does not phone again, or does. Three failed attempts with an overdue
+    refill raise the patient on the physician's review queue.
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="contact_attempts")
+    pump = models.ForeignKey(
+        "pumps.Pump",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="contact_attempts",
+    )
+    attempted_at = models.DateTimeField()
+    channel = models.CharField(max_length=8, choices=ContactChannel.choices)
+    outcome = models.CharField(max_length=16, choices=ContactOutcome.choices)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-attempted_at", "-pk"]
+        indexes = [models.Index(fields=["patient", "attempted_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    attempted_at__gte=EARLIEST_MOMENT, attempted_at__lt=AFTER_LATEST_MOMENT
+                ),
+                name="contactattempt_attempted_at_in_bounds",
+                violation_error_message="The attempt's date must lie between "
+                f"{EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=ContactChannel.values),
+                name="contactattempt_channel_known",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=ContactOutcome.values),
+                name="contactattempt_outcome_known",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} to {self.patient}: {self.get_outcome_display()}"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in FAILED_CONTACT

@@ -13,14 +13,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce, TruncDate
 
 from care import reviews
-from care.choices import ReviewStatus, TrialDecision, VisitKind, VisitStatus
-from care.models import Appointment, MriScan, Trial
-from patients.models import IN_FORCE
-from pumps.choices import BatteryStatus
+from care.choices import (
+    FAILED_CONTACT,
+    MADE_CONTACT,
+    ReviewStatus,
+    TrialDecision,
+    VisitKind,
+    VisitStatus,
+)
+from care.models import Appointment, ContactAttempt, MriScan, Trial
+from patients.models import EARLIEST_MOMENT, IN_FORCE
+from pumps.choices import BatteryStatus, RefillStatus
 from pumps.models import Pump, PumpQuerySet, Refill
 
 BATTERY_TO_PLAN = [BatteryStatus.ERI, BatteryStatus.WINDOW, BatteryStatus.OVERDUE]
@@ -67,6 +84,54 @@ def batteries_to_plan(*, today: date, lookahead_days: int) -> PumpQuerySet:
         .annotate(consult_at=_first_booked([VisitKind.BATTERY_CONSULT]))
         .select_related("patient", "model")
         .order_by(Coalesce("eri_replace_by", "battery_window_closes"), "serial")
+    )
+
+
+# Three failed attempts to reach a patient whose refill is overdue: the nurses
+# have tried, and a physician decides what next (issue 15, item 6).
+FAILED_ATTEMPTS_TO_RAISE = 3
+
+
+def _attempts_in_force() -> QuerySet[ContactAttempt]:
+    return ContactAttempt.objects.filter(IN_FORCE, patient=OuterRef("patient")).order_by()
+
+
+def unreachable_overdue(*, today: date, lookahead_days: int) -> PumpQuerySet:
+    """Active pumps with an overdue refill whose patient staff failed to reach three
+    times or more, the longest overdue first.
+
+    Failed attempts (voicemail, no answer, wrong number) count from the later of
+    the last attempt that reached the patient (reached or declined) and the day
+    of the pump's last refill: a reached patient or a refill starts the count
+    again. The count is a subquery per pump: one statement for the section.
+    """
+    last_reached = Subquery(
+        _attempts_in_force()
+        .filter(outcome__in=MADE_CONTACT)
+        .values(latest=Func(F("attempted_at"), function="MAX"))
+    )
+    failed_since = Subquery(
+        _attempts_in_force()
+        .filter(
+            outcome__in=FAILED_CONTACT,
+            attempted_at__gt=Coalesce(OuterRef("last_reached_at"), Value(EARLIEST_MOMENT)),
+            # The refill's clinic-local day: TruncDate uses the current time zone.
+            attempted_at__date__gt=OuterRef("latest_fill__refill_date"),
+        )
+        .values(n=Func(F("pk"), function="COUNT", output_field=IntegerField()))
+    )
+    last_attempt = Subquery(
+        _attempts_in_force().order_by("-attempted_at", "-pk").values("attempted_at")[:1]
+    )
+    return (
+        Pump.objects.active()
+        .with_statuses(today, lookahead_days)
+        .filter(refill_status=RefillStatus.OVERDUE)  # type: ignore[misc]
+        .annotate(last_reached_at=last_reached)
+        .annotate(failed_attempts=failed_since, last_attempt_at=last_attempt)
+        .filter(failed_attempts__gte=FAILED_ATTEMPTS_TO_RAISE)
+        .select_related("patient", "model", "latest_fill__drug")
+        .order_by("refill_deadline", "serial")
     )
 
 

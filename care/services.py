@@ -71,6 +71,8 @@ def birth_date_refusal(
     return None
 
 
+ROOM_MAX = 40  # Appointment.room
+
 # --- Visits --------------------------------------------------------------------------
 
 
@@ -137,6 +139,7 @@ def book_visit(
     today: date,
     pump: Pump | None = None,
     notes: str = "",
+    room: str = "",
     booked_by: Any = None,
 ) -> Appointment:
     """Book a visit (clinical-rules.md 8): from today up to two years ahead, never for
@@ -156,6 +159,9 @@ def book_visit(
         )
     if kind == VisitKind.REFILL and pump is None:
         errors["pump"] = "A refill visit needs the patient's active pump."
+    room = room.strip()
+    if len(room) > ROOM_MAX:
+        errors["room"] = f"Keep the room within {ROOM_MAX} characters."
     if errors:
         raise ValidationError(errors)
     _lock_visit_owner(patient, pump)
@@ -168,6 +174,7 @@ def book_visit(
         kind=kind,
         scheduled_at=local_datetime(day, at),
         notes=notes,
+        room=room,
         booked_by=booked_by,
     )
 

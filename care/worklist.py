@@ -18,7 +18,8 @@ from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 from care.choices import VisitKind, VisitStatus
-from care.models import Appointment
+from care.models import Appointment, ContactAttempt
+from patients.models import IN_FORCE
 from pumps import status
 from pumps.models import Pump, PumpQuerySet
 
@@ -74,6 +75,19 @@ def next_refill_booking() -> Subquery:
     )
 
 
+def last_contact_attempt(field: str) -> Subquery:
+    """A field of the patient's latest attempt to reach them (in force), for each row.
+
+    A subquery per row of the page (the patient's index on attempted_at), so the
+    page's statements stay the same in number (issue 15, item 6).
+    """
+    return Subquery(
+        ContactAttempt.objects.filter(IN_FORCE, patient=OuterRef("patient"))
+        .order_by("-attempted_at", "-pk")
+        .values(field)[:1]
+    )
+
+
 def worklist(*, today: date, lookahead_days: int, filters: WorklistFilters) -> PumpQuerySet:
     """Active pumps with something to do, most urgent first, with their next booking."""
     # (mypy's Django plugin cannot see annotations, hence the ignores below.)
@@ -85,6 +99,9 @@ def worklist(*, today: date, lookahead_days: int, filters: WorklistFilters) -> P
     pumps = pumps.annotate(
         next_booking=next_refill_booking(),
         missed_visit=Exists(Appointment.objects.missed_not_rebooked().filter(pump=OuterRef("pk"))),
+        last_contact_at=last_contact_attempt("attempted_at"),
+        last_contact_outcome=last_contact_attempt("outcome"),
+        last_contact_channel=last_contact_attempt("channel"),
     )
     if filters.status in STATUS_FILTERS:
         pumps = pumps.filter(STATUS_FILTERS[filters.status][1])

@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "web",
     "audit",
     "backup",
+    # Staff calendar feeds (issue 15): above audit, whose view log it writes.
+    "feeds",
 ]
 
 MIDDLEWARE = [

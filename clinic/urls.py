@@ -19,5 +19,7 @@ urlpatterns = [
     path("healthz/db", healthz_db, name="healthz_db"),  # no sign-in; asks the database
     path("admin/", admin.site.urls),
     path("patients/", include("web.patient_urls")),
+    # Staff calendar feeds (issue 15): the feed itself needs no sign-in, its address is secret.
+    path("feeds/", include("feeds.urls")),
     path("", include("web.pump_urls")),
 ]

@@ -23,6 +23,7 @@ PACKAGES = (
     "web",
     "audit",
     "backup",
+    "feeds",
     "accounts",
 )
 PACKAGES_ALL = (*PACKAGES, "clinic", "bench")

@@ -10,10 +10,12 @@ from crispy_forms.layout import Div, Field, Layout, Submit
 from django import forms
 from django.urls import reverse_lazy
 
-from care import decisions
+from care import contact, decisions
 from care.choices import (
     ComplicationKind,
     ComplicationOutcome,
+    ContactChannel,
+    ContactOutcome,
     Severity,
     TrialDecision,
     TrialDoseUnit,
@@ -169,3 +171,45 @@ class ComplicationForm(forms.Form):
             "notes",
             submit="Record complication",
         )
+
+
+class ContactAttemptForm(forms.Form):
+    """A call or message to reach a patient (issue 15, item 6); the service decides."""
+
+    day = forms.DateField(label="Date", widget=DATE)
+    at = forms.TimeField(label="Time", widget=forms.TimeInput(attrs={"type": "time"}))
+    channel = forms.ChoiceField(
+        label="How", choices=ContactChannel.choices, initial=ContactChannel.CALL
+    )
+    outcome = forms.ChoiceField(
+        label="Outcome",
+        choices=[("", "Choose…"), *ContactOutcome.choices],
+        error_messages={"required": "Choose what came of the attempt."},
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        max_length=contact.NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    pump = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, action: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _helper(
+            "contact-attempt-form",
+            Div(
+                Div(Field("day"), css_class="col-6 col-md-3"),
+                Div(Field("at"), css_class="col-6 col-md-2"),
+                Div(Field("channel"), css_class="col-6 col-md-3"),
+                Div(Field("outcome"), css_class="col-6 col-md-4"),
+                css_class="row",
+            ),
+            "note",
+            "pump",
+            "next",
+            submit="Log attempt",
+        )
+        if action:
+            self.helper.form_action = action

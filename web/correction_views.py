@@ -23,9 +23,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from care import decisions
+from care import contact, decisions
 from care.choices import VisitKind, VisitStatus
-from care.models import Appointment, Complication, MriScan, Trial
+from care.models import Appointment, Complication, ContactAttempt, MriScan, Trial
 from core.formatting import plain_decimal
 from core.roles import clinical_staff_required, signed_in_user
 from patients.choices import PatientStatus
@@ -179,7 +179,27 @@ def _complication_restore(complication: Complication) -> list[str]:
     return ["The complication counts again."]
 
 
-# --- The five kinds --------------------------------------------------------------------
+def _describe_attempt(attempt: ContactAttempt) -> str:
+    at = timezone.localtime(attempt.attempted_at)
+    return (
+        f"{attempt.get_channel_display()} on {at:%-d %b %Y %H:%M}: "
+        f"{attempt.get_outcome_display().lower()}"
+    )
+
+
+def _attempt_mark(attempt: ContactAttempt) -> list[str]:
+    return [
+        "It stays in the record, struck through: it is no longer the worklist's last attempt "
+        "and no longer counts among the failed attempts that raise the patient to the "
+        "physician's review queue."
+    ]
+
+
+def _attempt_restore(attempt: ContactAttempt) -> list[str]:
+    return ["The attempt counts again on the worklist and the review queue."]
+
+
+# --- The kinds --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -317,6 +337,21 @@ KINDS: dict[str, Kind] = {
             ),
             _complication_mark,
             _complication_restore,
+        ),
+        Kind(
+            "contact",
+            "contact attempt",
+            "contact-attempts",
+            lambda patient: ContactAttempt.objects.filter(patient=patient),
+            _describe_attempt,
+            lambda record, user, reason, now: contact.mark_attempt_entered_in_error(
+                attempt=record, user=user, reason=reason, now=now
+            ),
+            lambda record, user, reason: contact.restore_attempt(
+                attempt=record, user=user, reason=reason
+            ),
+            _attempt_mark,
+            _attempt_restore,
         ),
     ]
 }

@@ -451,7 +451,7 @@ class MriScanAdmin(HistoryReadOnlyAdmin):
 class AppointmentAdminForm(forms.ModelForm):
     class Meta:
         model = Appointment
-        fields = ["patient", "pump", "kind", "scheduled_at", "status", "notes"]
+        fields = ["patient", "pump", "kind", "scheduled_at", "room", "status", "notes"]
 
     def clean(self) -> dict[str, Any]:
         # The rules of care.services.book_visit that hold for any edit.

@@ -19,6 +19,8 @@ class BookVisitForm(forms.Form):
         label="Time", initial=time(9, 0), widget=forms.TimeInput(attrs={"type": "time"})
     )
     notes = forms.CharField(max_length=300, required=False)
+    # Shown in the staff calendar feed (issue 15), with the visit number and time.
+    room = forms.CharField(max_length=40, required=False)
     # Shown only once the chosen day falls after the pump's battery stops.
     confirm_battery = forms.BooleanField(
         label="Book it anyway: the battery stops before this date",
@@ -38,7 +40,11 @@ class BookVisitForm(forms.Form):
                 Div(Field("at"), css_class="col-6 col-md-4"),
                 css_class="row",
             ),
-            "notes",
+            Div(
+                Div(Field("room"), css_class="col-md-4"),
+                Div(Field("notes"), css_class="col-md-8"),
+                css_class="row",
+            ),
             "confirm_battery",
             Submit("book", "Book visit"),
         )

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from web import (
+    contact_views,
     correction_views,
     patient_picker,
     print_views,
@@ -21,6 +22,8 @@ urlpatterns = [
     path("<int:pk>/", views.patient_detail, name="detail"),
     path("<int:pk>/summary/", print_views.patient_summary, name="summary"),
     path("<int:pk>/book/", views.book_visit, name="book_visit"),
+    # Issue 15, item 6: a call or message to reach the patient.
+    path("<int:pk>/contact/", contact_views.contact_attempt, name="contact_attempt"),
     path("visits/", views.appointments_day, name="appointments_day"),
     path("visits/week/", views.appointments_week, name="appointments_week"),
     path("visits/<int:pk>/status/", views.set_visit_status, name="set_visit_status"),

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
@@ -21,6 +22,8 @@ from core.roles import clinical_staff_required, staff_required
 from patients.models import Patient
 from pumps import entry_safety
 from pumps.models import DoseAdjustment, Pump, Refill, SchedulePolicy
+from web.care_forms import ContactAttemptForm
+from web.contact_views import patient_attempts
 from web.patient_forms import BookVisitForm
 
 
@@ -78,6 +81,17 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "trials": patient.trials.select_related("drug", "decided_by", "entered_in_error_by"),
             "complications": patient.complications.select_related("pump", "entered_in_error_by"),
             "changes": _recent_changes(patient),
+            # Issue 15, item 6: who tried to reach the patient, and the form to log one.
+            "contact_attempts": patient_attempts(patient),
+            "contact_form": ContactAttemptForm(
+                action=reverse("patients:contact_attempt", args=[patient.pk]),
+                initial={
+                    "day": today,
+                    "at": timezone.localtime().time().replace(second=0, microsecond=0),
+                    "pump": current.pk if current else None,
+                    "next": f"{patient.get_absolute_url()}#contact-attempts",
+                },
+            ),
         },
     )
 
@@ -147,6 +161,7 @@ def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
                         day=data["day"],
                         at=data["at"],
                         notes=data["notes"],
+                        room=data["room"],
                         booked_by=request.user,
                         today=today,
                     )

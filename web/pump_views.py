@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
+from care.choices import ContactChannel, ContactOutcome
 from care.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters
 from care.worklist_pages import worklist_page as worklist_page_of
 from core.clock import clinic_today
@@ -44,6 +45,28 @@ def due_list_json(request: HttpRequest) -> HttpResponse:
     )
 
 
+def contact_age(at: datetime, now: datetime) -> str:
+    """How long ago an attempt was made, in words a nurse reads at a glance."""
+    minutes = max(0, int((now - at).total_seconds() // 60))
+    if minutes < 60:
+        return "just now" if minutes < 1 else f"{minutes} min ago"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours} h ago"
+    days = (timezone.localtime(now).date() - timezone.localtime(at).date()).days
+    return "yesterday" if days == 1 else f"{days} days ago"
+
+
+def _label_last_contact(pump: Pump, now: datetime) -> None:
+    """The row's last attempt in words (the annotations hold the raw values)."""
+    at = pump.last_contact_at  # type: ignore[attr-defined]
+    if at is None:
+        return
+    pump.last_contact_outcome_label = ContactOutcome(pump.last_contact_outcome).label  # type: ignore[attr-defined]
+    pump.last_contact_channel_label = ContactChannel(pump.last_contact_channel).label  # type: ignore[attr-defined]
+    pump.last_contact_age = contact_age(at, now)  # type: ignore[attr-defined]
+
+
 @staff_required
 def worklist_page(request: HttpRequest) -> HttpResponse:
     """The nurse's home page: every active pump that needs action, most urgent first."""
@@ -58,6 +81,7 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
     )
     pumps = RankedWorklist(today=today, lookahead_days=policy.lookahead_days, filters=filters)
     page = worklist_page_of(pumps, request.GET, size=WORKLIST_PAGE_SIZE)
+    now = timezone.now()
     for pump in page.object_list:
         booking = pump.next_booking  # type: ignore[attr-defined]
         booked_on = timezone.localtime(booking).date() if booking else None
@@ -65,6 +89,7 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
             booked_on and pump.refill_deadline and booked_on > pump.refill_deadline
         )
         pump.booked_after_battery = pump.battery_stops_before(booked_on)  # type: ignore[attr-defined]
+        _label_last_contact(pump, now)
     counts = pumps.status_counts()  # read with the page's counts, in the same query
     return render(
         request,
@@ -77,6 +102,8 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
                 (key, label, counts[key]) for key, (label, _) in STATUS_FILTERS.items()
             ],
             "status_filters": [(key, label) for key, (label, _) in STATUS_FILTERS.items()],
+            # The row's "Log call" link comes back here, to the same filters and page.
+            "here": request.get_full_path(),
             "drugs": Drug.objects.values_list("code", "name"),
             "models": PumpModel.objects.values_list("code", "manufacturer", "name", "reservoir_ml"),
         },

@@ -32,6 +32,9 @@ def review_queue_page(request: HttpRequest) -> HttpResponse:
             "batteries": list(
                 review_queue.batteries_to_plan(today=today, lookahead_days=policy.lookahead_days)
             ),
+            "unreachable": list(
+                review_queue.unreachable_overdue(today=today, lookahead_days=policy.lookahead_days)
+            ),
             "trials": list(review_queue.trials_awaiting_decision()),
             "mri_checks": list(review_queue.pending_mri_checks()),
             "reviews": review_queue.reviews_due(today=today),

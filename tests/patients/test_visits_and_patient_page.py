@@ -205,8 +205,9 @@ def test_the_patient_page_query_count_does_not_grow_with_history(
 # 10. the visits
 # 11-12. the history of the patient and of the pumps
 # 13-15. the refills, the trials, the complications
-# 16. the view audit's INSERT (the record number read by the INSERT itself)
-PATIENT_PAGE_QUERIES = 16
+# 16. the contact attempts (issue 15, item 6; who logged them joined)
+# 17. the view audit's INSERT (the record number read by the INSERT itself)
+PATIENT_PAGE_QUERIES = 17
 
 
 def test_an_unknown_patient_is_a_404(nurse_client):

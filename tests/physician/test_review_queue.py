@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from care import decisions
 from care import services as patient_services
-from care.choices import TrialDecision, VisitKind, VisitStatus
-from care.models import MriScan, Trial
+from care.choices import ContactChannel, ContactOutcome, TrialDecision, VisitKind, VisitStatus
+from care.models import ContactAttempt, MriScan, Trial
 from care.review_queue import reviews_due
 from pumps import services
 from pumps.models import Drug
@@ -240,25 +240,43 @@ def populate(n: int, today: date) -> None:
         trial(pump.patient)
         MriScan.objects.create(patient=pump.patient, scanned_on=today)
         make_pump(implant_date=today - timedelta(days=20))
+        unreachable_pump(today)
+
+
+def unreachable_pump(today: date):
+    """A pump overdue for its refill whose patient three calls did not reach (issue 15)."""
+    pump = make_pump(implant_date=today - timedelta(days=400))
+    fill(pump, on=today - timedelta(days=200))
+    for hours in (1, 2, 3):
+        ContactAttempt.objects.create(
+            patient=pump.patient,
+            pump=pump,
+            attempted_at=timezone.now() - timedelta(hours=hours),
+            channel=ContactChannel.CALL,
+            outcome=ContactOutcome.NO_ANSWER,
+        )
+    return pump
 
 
 def test_the_queue_query_count_is_pinned_and_does_not_grow(physician, physician_client, today):
     populate(3, today)
     # 1 session, 2 user, 3 roles, 4 schedule policy, 5 discrepancies (refill, pump,
     # patient, model, drug, nurse joined), 6 batteries (statuses and consult
-    # annotated), 7 trials, 8 MRI checks (check booking annotated), 9 reviews
-    # (last review and booking annotated).
-    assert len(page_queries(physician, URL)) == 9
+    # annotated), 7 patients not reached (statuses, failed attempts and last
+    # attempt annotated; issue 15), 8 trials, 9 MRI checks (check booking
+    # annotated), 10 reviews (last review and booking annotated).
+    assert len(page_queries(physician, URL)) == 10
     populate(27, today)
-    assert len(page_queries(physician, URL)) == 9
+    assert len(page_queries(physician, URL)) == 10
     context = physician_client.get(URL).context
     assert len(context["discrepancies"]) == 30
     assert len(context["trials"]) == 30
     assert len(context["batteries"]) == len(context["mri_checks"]) == 30
+    assert len(context["unreachable"]) == 30
     # Each pump lacks reviews: first review due (20 days), first review overdue
     # (300 days), yearly review overdue (6 years: five years past the anniversary).
     statuses = {(item.kind, item.status) for item in context["reviews"]}
-    assert len(context["reviews"]) == 90
+    assert len(context["reviews"]) == 120
     assert statuses == {
         ("first_review", "due"),
         ("first_review", "overdue"),
