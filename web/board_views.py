@@ -217,9 +217,7 @@ class _RollBack(Exception):
     """Undoes a dry run's writes."""
 
 
-def _dry_run(
-    pump: Pump, form: ExplantForm, today: date, user: Any
-) -> ValidationError | None:
+def _dry_run(pump: Pump, form: ExplantForm, today: date, user: Any) -> ValidationError | None:
     """The services' refusal of the explant, found by doing it and rolling it back."""
     try:
         with transaction.atomic():

@@ -4,29 +4,35 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0001_initial'),
+        ("audit", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='auditentry',
-            options={'ordering': ['-at', '-pk'], 'verbose_name': 'audit entry', 'verbose_name_plural': 'audit log (who opened what)'},
+            name="auditentry",
+            options={
+                "ordering": ["-at", "-pk"],
+                "verbose_name": "audit entry",
+                "verbose_name_plural": "audit log (who opened what)",
+            },
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='method',
+            model_name="auditentry",
+            name="method",
             field=models.CharField(blank=True, max_length=10),
         ),
         migrations.AddField(
-            model_name='auditentry',
-            name='status',
-            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='answer'),
+            model_name="auditentry",
+            name="status",
+            field=models.PositiveSmallIntegerField(blank=True, null=True, verbose_name="answer"),
         ),
         migrations.AlterField(
-            model_name='auditentry',
-            name='what',
-            field=models.CharField(help_text='What was shown or sent: a record, a form, a list or an export.', max_length=200),
+            model_name="auditentry",
+            name="what",
+            field=models.CharField(
+                help_text="What was shown or sent: a record, a form, a list or an export.",
+                max_length=200,
+            ),
         ),
     ]
