@@ -215,3 +215,24 @@ def test_the_clinicians_have_no_system_pages(client: Client, role_users: dict[st
     assert client.get(admin_url(SchedulePolicy, "change", 1)).status_code == 200  # reads it
     assert b'name="_save"' not in client.get(admin_url(SchedulePolicy, "change", 1)).content
     assert client.get(reverse("audit:export")).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "offered"), [("nurse", True), ("physician", True), ("administrator", False)]
+)
+def test_the_implant_link_is_offered_to_clinicians_only(
+    client: Client,
+    role_users: dict[str, Any],
+    clinic_objects: dict[str, Any],
+    role: str,
+    offered: bool,
+) -> None:
+    """Nurses implant too (issue 14); the administrator is offered no clinical act."""
+    trial = clinic_objects["pending_trial"]
+    type(trial).objects.filter(pk=trial.pk).update(
+        referred_for_implant=True, decision="confirmed", decided_at=timezone.now()
+    )
+    client.force_login(role_users[role])
+    page = client.get(reverse("patients:trials")).content.decode()
+    implant = reverse("pumps:implant", args=[trial.patient_id])
+    assert (f'href="{implant}"' in page) is offered
