@@ -29,4 +29,5 @@ def record(request: HttpRequest, what: str) -> AuditEntry:
         what=what,
         path=request.get_full_path()[:500],
         ip_address=client_ip(request),
+        method=(request.method or "")[:10],
     )

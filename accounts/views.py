@@ -24,6 +24,7 @@ from django.views.decorators.cache import never_cache
 from accounts import devices, events, policy
 from accounts.forms import AnyCodeForm, AppCodeForm, RecoveryCodeForm
 from accounts.qr import qr_svg
+from core.roles import form_page, read_only_page
 
 FRESH_CODES = "clinic_fresh_recovery_codes"  # shown once, then dropped from the session
 
@@ -65,6 +66,7 @@ def code_refused(form: forms.Form, check: devices.CodeCheck, *, recovery: bool =
         )
 
 
+@read_only_page
 @login_required
 def two_step(request: HttpRequest) -> HttpResponse:
     """The user's own two-step sign-in page: on or off, recovery codes left, changes."""
@@ -87,6 +89,7 @@ def render_two_step(request: HttpRequest, codes_form: forms.Form) -> HttpRespons
     )
 
 
+@form_page
 @never_cache
 @login_required
 def set_up(request: HttpRequest) -> HttpResponse:
@@ -128,6 +131,7 @@ def set_up(request: HttpRequest) -> HttpResponse:
     )
 
 
+@form_page
 @never_cache
 @login_required
 def verify(request: HttpRequest) -> HttpResponse:
@@ -182,6 +186,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     )
 
 
+@form_page
 @never_cache
 @login_required
 def recovery_codes(request: HttpRequest) -> HttpResponse:
@@ -211,6 +216,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
     )
 
 
+@form_page
 @login_required
 def remove(request: HttpRequest) -> HttpResponse:
     """Turn two-step sign-in off (to move to a new phone, say): needs a current code."""

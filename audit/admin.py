@@ -36,13 +36,24 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
-    list_display = ["at", "username", "what", "patient_mrn", "patient_id", "ip_address", "path"]
-    list_filter = ["view_name", "at"]
+    list_display = [
+        "at",
+        "username",
+        "method",
+        "what",
+        "patient_mrn",
+        "patient_id",
+        "status",
+        "ip_address",
+        "path",
+    ]
+    list_filter = ["method", "view_name", "at"]
     # "=" matches whole values: search "A1001" for a patient, "nurse" for a user.
     search_fields = ["=patient_mrn", "=patient_id", "=username", "what"]
     search_help_text = "A patient's record number or id, or a username."
     date_hierarchy = "at"
     show_full_result_count = False
+    # change_list.html (audit/templates/admin/...) links the CSV export (audit/views.py).
 
 
 # Each clinical model's history, with the lookup that reaches its patient.

@@ -1,7 +1,9 @@
-"""The view log: who looked at which patient's record or export, when, from where.
+"""The view log: who opened which patient's record, form, list or export,
+when, from where, with which method and what answer.
 
 Changes to clinical records are logged by django-simple-history; this log
-covers reading. An entry is written once and never changed or deleted, by
+covers every request that reached a page of patient data (audit/registry.py),
+reading or sending a form alike. An entry is written once and never changed or deleted, by
 any door: ``save`` refuses an existing row, ``delete`` and the queryset's
 ``update``/``delete`` raise. (A database superuser can still do anything;
 the backups keep a copy.)
@@ -28,7 +30,7 @@ class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
 
 
 class AuditEntry(models.Model):
-    """One view of a patient's record, timeline or an export.
+    """One request that reached a page of patient data: a record, a form, a list, an export.
 
     No foreign keys: the log must outlive the user and the patient it names
     (deleting either would otherwise rewrite or block the log), so it keeps
@@ -39,21 +41,26 @@ class AuditEntry(models.Model):
     user_id = models.BigIntegerField(null=True, db_index=True)
     username = models.CharField(max_length=150, db_index=True)
     view_name = models.CharField("page", max_length=200)
-    what = models.CharField(max_length=200, help_text="What was seen: a record or an export.")
+    what = models.CharField(
+        max_length=200, help_text="What was shown or sent: a record, a form, a list or an export."
+    )
     patient_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     patient_mrn = models.CharField("record number", max_length=32, blank=True, db_index=True)
     path = models.CharField(max_length=500)
     ip_address = models.GenericIPAddressField("from", null=True, blank=True)
+    # Empty / null on entries written before these were recorded (GET or HEAD, answered 200).
+    method = models.CharField(max_length=10, blank=True)
+    status = models.PositiveSmallIntegerField("answer", null=True, blank=True)
 
     objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name = "audit entry"
-        verbose_name_plural = "audit log (who viewed what)"
+        verbose_name_plural = "audit log (who opened what)"
 
     def __str__(self) -> str:
-        return f"{self.username} viewed {self.what} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.username} {self.method or 'GET'} {self.what} at {self.at:%Y-%m-%d %H:%M}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:

@@ -3,7 +3,9 @@
 Each write is one transaction that records who and when (``decided_by`` /
 ``recorded_by`` fields where the model has them; django-simple-history keeps
 the user of every change made through a web request). The services check the
-invariants again: forms are not the only door.
+invariants again: forms are not the only door. They check the role too
+(separated duties): a decision needs a physician, a clinical record a nurse or
+a physician; the Administrator role is no clinical role.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from care.choices import (
 )
 from care.models import Appointment, Complication, MriScan, Trial
 from care.services import book_visit, event_date_refusal
+from core.roles import CLINICAL_ROLES, PHYSICIAN, require_role
 from patients.choices import PatientStatus
 from patients.corrections import mark_entered_in_error, unmark_entered_in_error
 from patients.models import IN_FORCE, Patient
@@ -128,6 +131,7 @@ def decide_trial(
     patient on the referral list (status "referred") unless they already have
     an active pump.
     """
+    require_role(user, PHYSICIAN, to="decide a trial")
     trial = Trial.objects.select_for_update().select_related("patient").get(pk=trial.pk)
     if trial.decision != TrialDecision.PENDING:
         raise ValidationError(
@@ -198,6 +202,7 @@ def record_mri(
     The check is booked today when the scan is recorded late: it is overdue
     already and must not be booked in the past.
     """
+    require_role(user, *CLINICAL_ROLES, to="record an MRI")
     if refusal := event_date_refusal(
         scanned_on, what="the scan date", today=today, birth_date=patient.birth_date
     ):
@@ -264,6 +269,7 @@ def record_complication(
     notes: str = "",
 ) -> Complication:
     """Record a complication, tied to the pump the patient had that day (if any)."""
+    require_role(user, *CLINICAL_ROLES, to="record a complication")
     errors: dict[str, str] = {}
     if refusal := event_date_refusal(
         occurred_on, what="the complication date", today=today, birth_date=patient.birth_date

@@ -10,6 +10,10 @@ The drug is not carried over to the new pump as a fill: the fill at surgery
 until then the pump shows as "never filled" on the worklist, so nobody can
 forget it. The refill form is prefilled from the old pump's last fill.
 Visits still booked for the old pump move to the new one.
+
+``pumps.services.explant_pump`` and ``implant_pump`` stay without a role
+check: the import (run by the system's administrator from the shell) and the
+demo write devices through them; every clinician's door comes through here.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from care.models import Appointment
+from core.roles import CLINICAL_ROLES, require_role
 from patients.choices import PatientStatus
 from patients.models import Patient
 from pumps import entry_safety, services
@@ -45,13 +51,22 @@ def is_replacement(reason: str, replace: bool) -> bool:
 
 @transaction.atomic
 def record_explant(
-    *, pump: Pump, explant_date: date, reason: str, today: date, new_pump: NewPump | None
+    *,
+    pump: Pump,
+    explant_date: date,
+    reason: str,
+    today: date,
+    new_pump: NewPump | None,
+    user: Any,
 ) -> tuple[Pump, Pump | None]:
     """Explant ``pump``; when ``new_pump`` is given implant it in the same transaction.
 
     Every refusal (the explant's and the new pump's) comes back at once, each on
-    its field, so the physician corrects the form in one go.
+    its field, so staff correct the form in one go. Explant and replacement
+    are clinical acts: ``user`` must be a nurse or a physician (issue 14), never
+    the administrator alone (separated duties, core/roles.py).
     """
+    require_role(user, *CLINICAL_ROLES, to="record an explant or a replacement")
     errors: dict[str, list[str]] = {}
     if reason == ExplantReason.BATTERY_END_OF_LIFE and new_pump is None:
         errors["new_serial"] = ["A battery replacement needs the new pump's details."]
@@ -136,8 +151,12 @@ def _implant(patient: Patient, new_pump: NewPump, today: date) -> Pump:
 
 
 @transaction.atomic
-def record_implant(*, patient: Patient, new_pump: NewPump, today: date) -> Pump:
-    """A referred patient's first pump; the patient's status becomes implanted."""
+def record_implant(*, patient: Patient, new_pump: NewPump, today: date, user: Any) -> Pump:
+    """A referred patient's first pump; the patient's status becomes implanted.
+
+    A clinical act: ``user`` must be a nurse or a physician (issue 14).
+    """
+    require_role(user, *CLINICAL_ROLES, to="record an implant")
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
     if errors := new_pump_refusals(patient, new_pump, today=today):
         raise ValidationError(errors)

@@ -1,4 +1,12 @@
-"""The three staff roles, as Django groups (created by a migration)."""
+"""The three staff roles, as Django groups (created by a migration), and the access checks.
+
+Separated duties (README, "Who may see and change what"): the Administrator
+runs the system (users, catalogue, policy, the audit log; imports and backups
+from the shell) and is no clinician. Clinical work needs a clinical role:
+Nurse or Physician, given explicitly as a group; the physician's decisions
+need Physician. A superuser is for setting up only: the flag gives the
+Administrator role, never a clinical one.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
+from django.views.decorators.http import require_http_methods, require_safe
 
 ViewFunc = Callable[..., HttpResponseBase]
 
@@ -17,22 +26,23 @@ NURSE = "Nurse"
 PHYSICIAN = "Physician"
 ADMINISTRATOR = "Administrator"
 ALL_ROLES = (NURSE, PHYSICIAN, ADMINISTRATOR)
+CLINICAL_ROLES = (NURSE, PHYSICIAN)
 
 
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
     """The user's roles, read once per request and kept on the user object.
 
-    A superuser holds every role.
+    A superuser runs the system (Administrator) and holds a clinical role only
+    when in its group, like anyone else: the flag is for setting up.
     """
     if not user.is_authenticated or not user.is_active:
         return frozenset()
     cached = getattr(user, "_clinic_roles", None)
     if cached is None:
+        names = user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True)  # type: ignore[union-attr,attr-defined]
+        cached = frozenset(names)
         if getattr(user, "is_superuser", False):
-            cached = frozenset(ALL_ROLES)
-        else:
-            names = user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True)  # type: ignore[union-attr,attr-defined]
-            cached = frozenset(names)
+            cached |= {ADMINISTRATOR}
         user._clinic_roles = cached  # type: ignore[union-attr,attr-defined]
     return cached
 
@@ -62,7 +72,29 @@ def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
 
 staff_required = role_required(*ALL_ROLES)
 
-clinical_staff_required = role_required(NURSE, PHYSICIAN)
+clinical_staff_required = role_required(*CLINICAL_ROLES)
+
+administrator_required = role_required(ADMINISTRATOR)
+
+
+def require_role(user: Any, *roles: str, to: str) -> None:
+    """The services' own check (forms and views are not the only door).
+
+    Raises PermissionDenied unless ``user`` is an active user holding one of
+    ``roles``; ``to`` says what was refused ("sign off a discrepancy").
+    No user at all is refused too: a decision names who made it.
+    """
+    if user is None or not has_role(user, *roles):
+        names = " or ".join(role.lower() for role in roles)
+        raise PermissionDenied(f"Only a {names} may {to}.")
+
+
+# Every view declares the methods it serves, outermost, so that any other
+# method (OPTIONS, TRACE, PUT, PATCH, DELETE...) is a 405 before the role check
+# or the view runs: a page can be neither read nor changed through a method it
+# does not expect (the view log records every request that reaches a view).
+read_only_page = require_safe  # GET and HEAD
+form_page = require_http_methods(["GET", "HEAD", "POST"])
 
 
 def roles_context(request: HttpRequest) -> dict[str, Any]:

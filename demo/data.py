@@ -99,15 +99,19 @@ class DemoLogin:
     first_name: str
     last_name: str
     role: str
-    superuser: bool = False
+    staff: bool = False  # may enter the Django admin
 
 
+# Separated duties (core.roles): the clinicians work on the staff pages; the
+# administrator runs the system in the Django admin and is no clinician (reads
+# the records, decides nothing). Nobody is a superuser: that flag is for
+# setting up a new installation (README, "Who may see and change what").
 DEMO_STAFF = (
     DemoLogin("nurse", "Grace", "Adeyemi", NURSE),
     DemoLogin("physician", "Thomas", "Keller", PHYSICIAN),
     DemoLogin("dr_okafor", "Ngozi", "Okafor", PHYSICIAN),
     DemoLogin("dr_lindqvist", "Maja", "Lindqvist", PHYSICIAN),
-    DemoLogin("admin", "Sam", "Ortiz", ADMINISTRATOR, superuser=True),
+    DemoLogin("admin", "Sam", "Ortiz", ADMINISTRATOR, staff=True),
 )
 SIGN_IN_AS = ("nurse", "physician", "admin")
 
@@ -124,8 +128,8 @@ def ensure_demo_staff() -> dict[str, Any]:
         user.last_name = login.last_name
         user.email = f"{login.username}@demo.invalid"
         user.is_active = True
-        user.is_staff = login.superuser
-        user.is_superuser = login.superuser
+        user.is_staff = login.staff
+        user.is_superuser = False
         user.password = password
         user.save()
         group, _ = Group.objects.get_or_create(name=login.role)

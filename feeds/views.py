@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.ip import client_ip
 from audit.models import AuditEntry
-from core.roles import signed_in_user, staff_required
+from core.roles import form_page, signed_in_user, staff_required
 from feeds import services
 from feeds.models import FeedScope, FeedToken
 
@@ -32,6 +32,7 @@ class NewFeedForm(forms.Form):
     )
 
 
+@form_page
 @staff_required
 def manage_feeds(request: HttpRequest) -> HttpResponse:
     """The member's feed addresses: create one (its address is shown once) or revoke."""
@@ -98,6 +99,8 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
         what=f"calendar feed ({feed.get_scope_display().lower()}), no patient data",
         path=f"/feeds/<feed {feed.pk}>.ics",
         ip_address=client_ip(request),
+        method=request.method or "GET",
+        status=200,
     )
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="clinic-visits.ics"'

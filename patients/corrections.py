@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from core.roles import CLINICAL_ROLES, require_role
 from patients.models import EnteredInError
 
 
@@ -24,7 +25,11 @@ def _reason(reason: str) -> str:
 
 
 def mark_entered_in_error(record: EnteredInError, *, user: Any, reason: str, now: datetime) -> None:
-    """Mark ``record`` entered in error. Call inside a transaction holding its lock."""
+    """Mark ``record`` entered in error. Call inside a transaction holding its lock.
+
+    Section 9: by a nurse or a physician, whatever the door.
+    """
+    require_role(user, *CLINICAL_ROLES, to="mark a record entered in error")
     text = _reason(reason)
     if record.is_entered_in_error:
         raise ValidationError("This record is already marked entered in error.")
@@ -40,6 +45,7 @@ def mark_entered_in_error(record: EnteredInError, *, user: Any, reason: str, now
 
 def unmark_entered_in_error(record: EnteredInError, *, user: Any, reason: str) -> None:
     """Take the mark back: the record counts again. The history keeps both steps."""
+    require_role(user, *CLINICAL_ROLES, to="restore a record entered in error")
     text = _reason(reason)
     if not record.is_entered_in_error:
         raise ValidationError("This record is not marked entered in error.")
@@ -47,8 +53,7 @@ def unmark_entered_in_error(record: EnteredInError, *, user: Any, reason: str) -
     record.entered_in_error_by = None
     record.entered_in_error_reason = ""
     record._change_reason = f"Restored (not in error): {text}"  # type: ignore[attr-defined]
-    if user is not None:
-        record._history_user = user  # type: ignore[attr-defined]
+    record._history_user = user  # type: ignore[attr-defined]
     record.save(
         update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"]
     )

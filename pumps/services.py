@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from core.formatting import plain_decimal
+from core.roles import PHYSICIAN, require_role
 from patients.corrections import mark_entered_in_error, unmark_entered_in_error
 from patients.models import IN_FORCE, Patient
 from pumps import entry_safety, schedule, signals
@@ -1093,6 +1094,7 @@ def restore_dose_change(
 @transaction.atomic
 def sign_off_discrepancy(*, refill: Refill, user, comment: str, now: datetime) -> Refill:  # type: ignore[no-untyped-def]
     """A physician signs off a residual-volume flag (section 4)."""
+    require_role(user, PHYSICIAN, to="sign off a residual-volume discrepancy")
     pump = _lock(refill.pump)
     refill = Refill.objects.select_for_update().get(pk=refill.pk)
     if not refill.discrepancy:

@@ -19,11 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from care.models import Appointment, Complication, MriScan, Trial
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from patients.models import Patient
 from pumps.choices import BatteryStatus, RefillStatus
 from pumps.fields import ClinicalDecimalField
 from pumps.models import DoseAdjustment, Drug, Pump, PumpModel, Refill, SchedulePolicy
-from tests.factories import fill, make_pump
+from tests.factories import UserFactory, fill, make_pump
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,21 @@ def clinic(django_db_setup, django_db_blocker) -> Iterator[None]:
             call_command("seed_demo", stdout=StringIO())
         yield
         transaction.set_rollback(True)
+
+
+@pytest.fixture
+def clinician(db):
+    """A nurse and physician who may also enter the admin (is_staff): the admin's
+    clinical forms are theirs; the administrator (``admin_client``: the demo's
+    admin, or pytest-django's superuser) runs the catalogue and the policy and
+    reads the records (separated duties, web/admin_access.py)."""
+    return UserFactory(username="dr_staff", roles=[NURSE, PHYSICIAN], is_staff=True)
+
+
+@pytest.fixture
+def clinician_client(client, clinician):
+    client.force_login(clinician)
+    return client
 
 
 def url(model: type, view: str, *args: object) -> str:
@@ -112,26 +128,32 @@ def test_changelist_change_and_history_pages_answer(clinic, admin_client, model)
 
 
 @pytest.mark.parametrize(
-    ("model", "status"),
+    ("model", "as_administrator", "as_clinician"),
     [
-        (Patient, 200),
-        (Appointment, 200),
-        (Trial, 200),
-        (Complication, 200),
-        (MriScan, 200),
-        (PumpModel, 200),
-        (Drug, 200),
-        (Pump, 200),
-        (DoseAdjustment, 200),
+        # Patients are registered by the office and the clinicians alike.
+        (Patient, 200, 200),
+        # Clinical records: the clinicians'.
+        (Appointment, 403, 200),
+        (Trial, 403, 200),
+        (Complication, 403, 200),
+        (MriScan, 403, 200),
+        (Pump, 403, 200),
+        (DoseAdjustment, 403, 200),
+        # The catalogue: the administrator's.
+        (PumpModel, 200, 403),
+        (Drug, 200, 403),
         # A refill is recorded only through services.record_fill (the refill form).
-        (Refill, 403),
+        (Refill, 403, 403),
         # The policy is one row, already there.
-        (SchedulePolicy, 403),
+        (SchedulePolicy, 403, 403),
     ],
     ids=lambda value: getattr(value, "__name__", str(value)),
 )
-def test_add_pages_answer_where_adding_is_allowed(clinic, admin_client, model, status):
-    assert admin_client.get(url(model, "add")).status_code == status
+def test_add_pages_answer_where_adding_is_allowed(
+    clinic, admin_client, clinician_client, model, as_administrator, as_clinician
+):
+    assert admin_client.get(url(model, "add")).status_code == as_administrator
+    assert clinician_client.get(url(model, "add")).status_code == as_clinician
 
 
 def test_the_policy_and_refills_cannot_be_deleted(clinic, admin_client):
@@ -254,22 +276,22 @@ def test_saving_a_patients_travel_buffer_moves_their_due_date(clinic, admin_clie
     assert moved.refill_due == pump.refill_due - timedelta(days=4)
 
 
-def test_saving_a_pump_recomputes_its_schedule(clinic, admin_client):
+def test_saving_a_pump_recomputes_its_schedule(clinic, clinician_client):
     pump = filled_active_pump()
     page = url(Pump, "change", pump.pk)
-    data = form_data(admin_client.get(page))
+    data = form_data(clinician_client.get(page))
     data["implant_date"] = (pump.implant_date - timedelta(days=30)).isoformat()
     data["alarm_ml_override"] = "5"
-    response = admin_client.post(page, data)
+    response = clinician_client.post(page, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     saved = Pump.objects.get(pk=pump.pk)
     assert saved.battery_window_opens == pump.battery_window_opens - timedelta(days=30)
     assert saved.refill_alarm < pump.refill_alarm
 
 
-def test_a_pump_cannot_be_added_beside_an_active_one(clinic, admin_client):
+def test_a_pump_cannot_be_added_beside_an_active_one(clinic, clinician_client):
     pump = filled_active_pump()
-    response = admin_client.post(
+    response = clinician_client.post(
         url(Pump, "add"),
         {
             "patient": pump.patient.pk,
@@ -313,7 +335,7 @@ def test_a_drug_stability_change_recomputes_pumps_filled_with_it(clinic, admin_c
     assert Pump.objects.get(pk=pump.pk).refill_deadline == pump.refill_deadline - timedelta(10)
 
 
-def test_a_refill_is_signed_off_through_the_service_and_its_values_stay(clinic, admin_client):
+def test_a_refill_is_signed_off_through_the_service_and_its_values_stay(clinic, clinician_client):
     refill = (
         Refill.objects.filter(discrepancy=True, discrepancy_signed_off_at__isnull=True)
         .order_by("pk")
@@ -321,12 +343,12 @@ def test_a_refill_is_signed_off_through_the_service_and_its_values_stay(clinic, 
     )
     open_before = refill.pump.open_discrepancies
     page = url(Refill, "change", refill.pk)
-    data = form_data(admin_client.get(page))
+    data = form_data(clinician_client.get(page))
     data.update(discrepancy_comment="Dye study normal; slow catheter flow.", sign_off="on")
-    response = admin_client.post(page, data)
+    response = clinician_client.post(page, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     saved = Refill.objects.get(pk=refill.pk)
-    assert saved.discrepancy_signed_off_by.username == "admin"
+    assert saved.discrepancy_signed_off_by.username == "dr_staff"
     assert saved.discrepancy_signed_off_at is not None
     assert (saved.volume_ml, saved.daily_dose, saved.residual_ml) == (
         refill.volume_ml,
@@ -364,9 +386,9 @@ def change_latest_refill(client, pump: Pump, **changes):
     return client.post(page, data)
 
 
-def test_a_refill_corrected_in_the_admin_moves_the_pumps_dates(admin_client, baclofen_pump):
+def test_a_refill_corrected_in_the_admin_moves_the_pumps_dates(clinician_client, baclofen_pump):
     # 19 mL instead of 20: (19 - 2) / 0.2 = 85 days to the alarm instead of 90.
-    response = change_latest_refill(admin_client, baclofen_pump, volume_ml="19,5")
+    response = change_latest_refill(clinician_client, baclofen_pump, volume_ml="19,5")
     assert response.status_code == 302, response.context["adminform"].form.errors
     pump = Pump.objects.get(pk=baclofen_pump.pk)
     assert pump.latest_fill.volume_ml == Decimal("19.5")
@@ -374,15 +396,15 @@ def test_a_refill_corrected_in_the_admin_moves_the_pumps_dates(admin_client, bac
     assert pump.latest_fill.history.first().volume_ml == Decimal("19.5")
 
 
-def test_a_bolus_added_in_the_admin_counts_in_the_alarm_date(admin_client, baclofen_pump):
+def test_a_bolus_added_in_the_admin_counts_in_the_alarm_date(clinician_client, baclofen_pump):
     # 400 + 4 x 50 = 600 mcg/day: 0.3 mL/day, (20 - 2) / 0.3 = 60 days.
     response = change_latest_refill(
-        admin_client, baclofen_pump, bolus_dose="50", boluses_per_day="4"
+        clinician_client, baclofen_pump, bolus_dose="50", boluses_per_day="4"
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     pump = Pump.objects.get(pk=baclofen_pump.pk)
     assert pump.refill_alarm == pump.latest_fill.refill_date + timedelta(days=60)
-    page = admin_client.get(url(Refill, "changelist")).content.decode()
+    page = clinician_client.get(url(Refill, "changelist")).content.decode()
     assert "4 x 50 mcg a day" in page
 
 
@@ -403,9 +425,9 @@ def test_a_bolus_added_in_the_admin_counts_in_the_alarm_date(admin_client, baclo
     ],
 )
 def test_a_refill_correction_is_refused_as_on_the_refill_form(
-    admin_client, baclofen_pump, changes, field, message
+    clinician_client, baclofen_pump, changes, field, message
 ):
-    response = change_latest_refill(admin_client, baclofen_pump, **changes)
+    response = change_latest_refill(clinician_client, baclofen_pump, **changes)
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
     assert field in errors
@@ -420,9 +442,9 @@ def test_a_refill_correction_is_refused_as_on_the_refill_form(
     assert Pump.objects.get(pk=baclofen_pump.pk).refill_alarm == baclofen_pump.refill_alarm
 
 
-def test_a_warning_on_a_correction_must_be_confirmed(admin_client, baclofen_pump):
+def test_a_warning_on_a_correction_must_be_confirmed(clinician_client, baclofen_pump):
     """A residual 1.01 mL off in a 20 mL pump asks, and once confirmed is flagged."""
-    response = change_latest_refill(admin_client, baclofen_pump, residual_ml="16.99")
+    response = change_latest_refill(clinician_client, baclofen_pump, residual_ml="16.99")
     assert response.status_code == 200
     form = response.context["adminform"].form
     assert form.errors["confirm_warnings"] == [
@@ -432,7 +454,7 @@ def test_a_warning_on_a_correction_must_be_confirmed(admin_client, baclofen_pump
     ]
     assert Refill.objects.get(pk=baclofen_pump.latest_fill_id).residual_ml == Decimal("18")
     response = change_latest_refill(
-        admin_client,
+        clinician_client,
         baclofen_pump,
         residual_ml="16.99",
         confirm_warnings="on",
@@ -445,41 +467,47 @@ def test_a_warning_on_a_correction_must_be_confirmed(admin_client, baclofen_pump
     assert Pump.objects.get(pk=baclofen_pump.pk).open_discrepancies == 1
 
 
-def test_eri_ticked_in_the_admin_sets_the_replace_by_date(admin_client, baclofen_pump):
-    assert change_latest_refill(admin_client, baclofen_pump, eri="on").status_code == 302
+def test_eri_ticked_in_the_admin_sets_the_replace_by_date(clinician_client, baclofen_pump):
+    assert change_latest_refill(clinician_client, baclofen_pump, eri="on").status_code == 302
     pump = Pump.objects.get(pk=baclofen_pump.pk)
     assert pump.eri_reported_on == pump.latest_fill.refill_date
     assert pump.eri_replace_by == pump.eri_reported_on + timedelta(days=90)
     page = url(Refill, "change", pump.latest_fill_id)
-    data = form_data(admin_client.get(page))
+    data = form_data(clinician_client.get(page))
     data.pop("eri")
-    assert admin_client.post(page, data).status_code == 302
+    assert clinician_client.post(page, data).status_code == 302
     pump = Pump.objects.get(pk=baclofen_pump.pk)
     assert (pump.eri_reported_on, pump.eri_replace_by) == (None, None)
 
 
-def test_a_refill_entered_in_error_keeps_its_values_in_the_admin(admin_client, baclofen_pump):
+def test_a_refill_entered_in_error_keeps_its_values_in_the_admin(
+    clinician, clinician_client, baclofen_pump
+):
     from pumps import services
 
     refill = baclofen_pump.latest_fill
     services.mark_refill_entered_in_error(
-        refill=refill, user=refill.recorded_by, reason="wrong patient", now=timezone.now()
+        refill=refill, user=clinician, reason="wrong patient", now=timezone.now()
     )
     page = url(Refill, "change", refill.pk)
-    response = admin_client.get(page)
+    response = clinician_client.get(page)
     html = response.content.decode()
     assert "wrong patient" in html
     assert set(form_data(response)) == {"notes"}
 
 
-def test_every_decimal_in_the_pumps_admin_reads_a_decimal_comma(clinic, admin_client):
+def test_every_decimal_in_the_pumps_admin_reads_a_decimal_comma(clinic, client):
+    # Catalogue and clinical forms on one walk: a clinical lead given every role.
+    client.force_login(
+        UserFactory(username="lead", roles=[NURSE, PHYSICIAN, ADMINISTRATOR], is_staff=True)
+    )
     pages = [url(DoseAdjustment, "add")] + [
         url(model, "change", model._default_manager.order_by("pk").first().pk)
         for model in (PumpModel, Drug, Pump, Refill)
     ]
     seen = set()
     for page in pages:
-        form = admin_client.get(page).context["adminform"].form
+        form = client.get(page).context["adminform"].form
         for name, field in form.fields.items():
             if isinstance(field, forms.DecimalField):
                 assert isinstance(field, ClinicalDecimalField), (page, name)
@@ -537,10 +565,10 @@ def test_the_accepted_concentrations_are_edited_per_drug(admin_client):
     assert entry_safety.MAX_DAILY_VOLUME_ML == 10
 
 
-def test_a_dose_change_added_in_the_admin_goes_through_the_service(clinic, admin_client):
+def test_a_dose_change_added_in_the_admin_goes_through_the_service(clinic, clinician_client):
     pump = filled_active_pump()
     today = timezone.localdate()
-    response = admin_client.post(
+    response = clinician_client.post(
         url(DoseAdjustment, "add"),
         {
             "pump": pump.pk,
@@ -552,9 +580,9 @@ def test_a_dose_change_added_in_the_admin_goes_through_the_service(clinic, admin
     )
     assert response.status_code == 302
     adjustment = DoseAdjustment.objects.get(pump=pump, adjusted_on=today)
-    assert adjustment.recorded_by.username == "admin"
+    assert adjustment.recorded_by.username == "dr_staff"
     assert Pump.objects.get(pk=pump.pk).refill_alarm < pump.refill_alarm
-    too_early = admin_client.post(
+    too_early = clinician_client.post(
         url(DoseAdjustment, "add"),
         {
             "pump": pump.pk,
@@ -567,10 +595,10 @@ def test_a_dose_change_added_in_the_admin_goes_through_the_service(clinic, admin
     assert "must fall after the latest refill" in too_early.content.decode()
 
 
-def test_a_dose_change_in_the_admin_is_refused_above_10_ml_a_day(admin_client, baclofen_pump):
+def test_a_dose_change_in_the_admin_is_refused_above_10_ml_a_day(clinician_client, baclofen_pump):
     today = timezone.localdate()
     before = DoseAdjustment.objects.count()
-    response = admin_client.post(
+    response = clinician_client.post(
         url(DoseAdjustment, "add"),
         {
             "pump": baclofen_pump.pk,
@@ -587,7 +615,7 @@ def test_a_dose_change_in_the_admin_is_refused_above_10_ml_a_day(admin_client, b
     assert DoseAdjustment.objects.count() == before
 
 
-def test_a_recorded_dose_change_keeps_its_dose_in_the_admin(admin_client, baclofen_pump):
+def test_a_recorded_dose_change_keeps_its_dose_in_the_admin(clinician_client, baclofen_pump):
     from pumps import services
 
     adjustment = services.adjust_dose(
@@ -598,10 +626,10 @@ def test_a_recorded_dose_change_keeps_its_dose_in_the_admin(admin_client, baclof
         today=timezone.localdate(),
     )
     page = url(DoseAdjustment, "change", adjustment.pk)
-    data = form_data(admin_client.get(page))
+    data = form_data(clinician_client.get(page))
     assert set(data) == {"notes"}
     data.update(notes="Checked", daily_dose="5000")
-    assert admin_client.post(page, data).status_code == 302
+    assert clinician_client.post(page, data).status_code == 302
     adjustment.refresh_from_db()
     assert (adjustment.notes, adjustment.daily_dose) == ("Checked", Decimal("500"))
 
@@ -635,8 +663,9 @@ def test_pump_changelist_queries_do_not_grow_with_rows(clinic, admin_client):
     # 1 session, 1 user, 1 schedule policy (read once per request), 1 pump
     # models for the model filter, 1 drugs for the drug filter, 1 count of the
     # filtered rows, 1 whether the policy row exists (the sidebar's add links),
-    # 1 page of pumps with patient, model and latest fill's drug.
-    assert count_queries(admin_client, page) == before == 8
+    # 1 page of pumps with patient, model and latest fill's drug, 1 the user's
+    # roles (read once per request: web/admin_access.py), 1 the view log's entry.
+    assert count_queries(admin_client, page) == before == 10
 
 
 def test_refill_changelist_queries_do_not_grow_with_rows(clinic, admin_client):
@@ -645,8 +674,8 @@ def test_refill_changelist_queries_do_not_grow_with_rows(clinic, admin_client):
     add_filled_pumps(20)
     # 1 session, 1 user, 1 drugs for the drug filter, 1 count, 1 whether the
     # policy row exists (the sidebar's add links), 1 page of refills with pump,
-    # patient and drug.
-    assert count_queries(admin_client, page) == before == 6
+    # patient and drug, 1 the user's roles, 1 the view log's entry.
+    assert count_queries(admin_client, page) == before == 8
 
 
 def test_patient_changelist_queries_do_not_grow_with_rows(clinic, admin_client):

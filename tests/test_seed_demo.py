@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from care.choices import TrialDecision, TrialOutcome
 from care.models import Appointment, Complication, MriScan, Trial
-from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN, user_roles
 from demo.data import SPASTICITY
 from demo.management.commands.seed_demo import DEMO_PASSWORD
 from patients.choices import Indication
@@ -310,9 +310,13 @@ def test_demo_staff_sign_in_with_the_demo_password_in_their_groups(seed_output, 
         assert list(user.groups.values_list("name", flat=True)) == [role]
         assert client.login(username=username, password=DEMO_PASSWORD)
         client.logout()
+    # Separated duties: the administrator runs the system (staff: the Django
+    # admin) and is no clinician; nobody is a superuser.
     admin = user_model.objects.get(username="admin")
     assert admin.is_staff
-    assert admin.is_superuser
+    assert not admin.is_superuser
+    assert user_roles(admin) == {ADMINISTRATOR}
+    assert not user_model.objects.filter(is_superuser=True).exists()
     nurse = user_model.objects.get(username="nurse")
     assert nurse.get_full_name() == "Grace Adeyemi"
     assert not nurse.is_staff

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -17,7 +18,13 @@ from care.devices import record_explant, record_implant
 from care.registration import pump_with_serial
 from core.clock import clinic_today
 from core.csv_export import csv_download
-from core.roles import clinical_staff_required, physician_required, staff_required
+from core.roles import (
+    clinical_staff_required,
+    form_page,
+    physician_required,
+    read_only_page,
+    staff_required,
+)
 from patients.choices import PatientStatus
 from patients.models import Patient
 from pumps import board, services
@@ -48,6 +55,7 @@ def _board_filter(request: HttpRequest, today: date) -> tuple[PumpBoardFilter, s
     return filterset, key, descending
 
 
+@read_only_page
 @staff_required
 def board_page(request: HttpRequest) -> HttpResponse:
     """Every active pump with its statuses, filtered, sorted and paginated."""
@@ -86,6 +94,7 @@ def board_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+@read_only_page
 @staff_required
 def board_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The board's filtered, sorted list as CSV, streamed (one query, iterated in chunks)."""
@@ -96,6 +105,7 @@ def board_csv(request: HttpRequest) -> StreamingHttpResponse:
     return csv_download(lines, kind="pump-board", day=today)
 
 
+@form_page
 @physician_required
 def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     """A physician signs off a residual-volume discrepancy with a comment (section 4)."""
@@ -130,6 +140,7 @@ def sign_off(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "pumps/sign_off.html", {"refill": refill, "form": form})
 
 
+@form_page
 @clinical_staff_required
 def explant(request: HttpRequest, pk: int) -> HttpResponse:
     """Record an explant and, for a replacement, the new pump in the same form.
@@ -154,13 +165,13 @@ def explant(request: HttpRequest, pk: int) -> HttpResponse:
         elif request.POST.get("confirmed") != "yes":
             # Ask only about what the services would accept: a refusal shown
             # after "confirm" would be a second round trip for nothing.
-            if (refusal := _dry_run(pump, form, today)) is None:
+            if (refusal := _dry_run(pump, form, today, request.user)) is None:
                 return render(request, "pumps/explant_confirm.html", _explant_effects(pump, form))
             existing = _existing_new_pump(form)
             add_service_errors(form, refusal)
         else:
             try:
-                _, new = _record_explant(pump, form, today)
+                _, new = _record_explant(pump, form, today, request.user)
             except ValidationError as error:
                 existing = _existing_new_pump(form)
                 add_service_errors(form, error)
@@ -188,7 +199,9 @@ def explant(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _record_explant(pump: Pump, form: ExplantForm, today: date) -> tuple[Pump, Pump | None]:
+def _record_explant(
+    pump: Pump, form: ExplantForm, today: date, user: Any
+) -> tuple[Pump, Pump | None]:
     data = form.cleaned_data
     return record_explant(
         pump=pump,
@@ -196,6 +209,7 @@ def _record_explant(pump: Pump, form: ExplantForm, today: date) -> tuple[Pump, P
         reason=data["reason"],
         today=today,
         new_pump=form.new_pump() if form.replacing else None,
+        user=user,
     )
 
 
@@ -203,11 +217,11 @@ class _RollBack(Exception):
     """Undoes a dry run's writes."""
 
 
-def _dry_run(pump: Pump, form: ExplantForm, today: date) -> ValidationError | None:
+def _dry_run(pump: Pump, form: ExplantForm, today: date, user: Any) -> ValidationError | None:
     """The services' refusal of the explant, found by doing it and rolling it back."""
     try:
         with transaction.atomic():
-            _record_explant(pump, form, today)
+            _record_explant(pump, form, today, user)
             raise _RollBack
     except _RollBack:
         return None
@@ -258,6 +272,7 @@ def _explant_effects(pump: Pump, form: ExplantForm) -> dict[str, object]:
     }
 
 
+@form_page
 @clinical_staff_required
 def implant(request: HttpRequest, pk: int) -> HttpResponse:
     """A patient's first pump: a referred patient's, or one a nurse just registered."""
@@ -270,7 +285,9 @@ def implant(request: HttpRequest, pk: int) -> HttpResponse:
     existing = None
     if request.method == "POST" and form.is_valid():
         try:
-            pump = record_implant(patient=patient, new_pump=form.new_pump(), today=today)
+            pump = record_implant(
+                patient=patient, new_pump=form.new_pump(), today=today, user=request.user
+            )
         except ValidationError as error:
             # A serial already recorded: link to the pump's patient.
             existing = pump_with_serial(form.cleaned_data["new_serial"])

@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from care import contact
 from care.models import ContactAttempt
 from core.clock import clinic_today
-from core.roles import clinical_staff_required, signed_in_user
+from core.roles import clinical_staff_required, form_page, signed_in_user
 from patients.models import Patient
 from pumps.models import Pump
 from web.board_views import add_service_errors
@@ -56,6 +56,7 @@ def patient_attempts(patient: Patient, limit: int | None = None) -> list[Contact
     return list(attempts[:limit] if limit is not None else attempts)
 
 
+@form_page
 @clinical_staff_required
 def contact_attempt(request: HttpRequest, pk: int) -> HttpResponse:
     """Log a call or message to the patient and what came of it (nurses, physicians)."""

@@ -27,7 +27,7 @@ from care import contact, decisions
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, Complication, ContactAttempt, MriScan, Trial
 from core.formatting import plain_decimal
-from core.roles import clinical_staff_required, signed_in_user
+from core.roles import clinical_staff_required, form_page, signed_in_user
 from patients.choices import PatientStatus
 from patients.models import IN_FORCE, Patient
 from pumps import services
@@ -408,12 +408,14 @@ def _correct(request: HttpRequest, pk: int, *, restoring: bool) -> HttpResponse:
     )
 
 
+@form_page
 @clinical_staff_required
 def mark_entered_in_error(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm, with a reason, that a record was entered in error (nurses and physicians)."""
     return _correct(request, pk, restoring=False)
 
 
+@form_page
 @clinical_staff_required
 def restore_record(request: HttpRequest, pk: int) -> HttpResponse:
     """Take back an entered-in-error mark, with a reason."""

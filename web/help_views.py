@@ -10,11 +10,12 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from core.roles import staff_required
+from core.roles import read_only_page, staff_required
 from pumps import entry_safety
 from pumps.models import Drug, PumpModel
 
 
+@read_only_page
 @staff_required
 def entry_safety_help(request: HttpRequest) -> HttpResponse:
     return render(

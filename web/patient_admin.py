@@ -15,11 +15,13 @@ from care import services as patient_services
 from care.choices import TrialDecision, TrialOutcome, VisitKind, VisitStatus
 from care.models import Appointment, Complication, MriScan, Trial
 from core.clock import clinic_today
+from core.roles import ADMINISTRATOR, CLINICAL_ROLES, PHYSICIAN, has_role
 from patients.choices import ContactBy
 from patients.models import Patient
 from patients.phones import PhoneRefused, normalise_phone
 from pumps import entry_safety, services
 from pumps.models import Pump
+from web.admin_access import RoleAdmin
 from web.pump_admin import EMPTY, HistoryReadOnlyAdmin
 
 PUMP_INLINE_FIELDS = (
@@ -34,7 +36,7 @@ PUMP_INLINE_FIELDS = (
 )
 
 
-class PumpInline(admin.TabularInline):
+class PumpInline(RoleAdmin, admin.TabularInline):
     """The patient's pumps, read-only: devices are edited on their own page."""
 
     model = Pump
@@ -150,6 +152,10 @@ class PatientAdminForm(forms.ModelForm):
 
 @admin.register(Patient)
 class PatientAdmin(HistoryReadOnlyAdmin):
+    # Registering patients and their details is the office's as much as the
+    # clinicians' (the import does it too); their status is the clinicians'.
+    edit_roles = (ADMINISTRATOR, *CLINICAL_ROLES)
+    delete_roles = (ADMINISTRATOR,)  # a patient with any record cannot be deleted (PROTECT)
     form = PatientAdminForm
     list_display = [
         "mrn",
@@ -195,6 +201,12 @@ class PatientAdmin(HistoryReadOnlyAdmin):
         ("Scheduling", {"fields": ["travel_buffer_days"]}),
         (None, {"fields": ["notes", "created_at"]}),
     ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = [*super().get_readonly_fields(request, obj)]
+        if not has_role(request.user, *CLINICAL_ROLES):
+            fields.append("status")  # referred, implanted...: set by clinical decisions
+        return fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Patient]:
         active = Pump.objects.active().filter(patient=OuterRef("pk")).values("serial")[:1]
@@ -299,6 +311,7 @@ class TrialAdminForm(forms.ModelForm):
 
 @admin.register(Trial)
 class TrialAdmin(HistoryReadOnlyAdmin):
+    edit_roles = (PHYSICIAN,)  # recording and deciding trials is the physician's
     form = TrialAdminForm
     list_display = [
         "trial_date",
@@ -381,6 +394,7 @@ class ComplicationAdminForm(forms.ModelForm):
 
 @admin.register(Complication)
 class ComplicationAdmin(HistoryReadOnlyAdmin):
+    edit_roles = (PHYSICIAN,)
     form = ComplicationAdminForm
     list_display = ["occurred_on", "patient", "kind", "severity", "outcome", "pump_serial"]
     list_select_related = ["patient", "pump"]
@@ -435,6 +449,7 @@ class MriScanAdminForm(forms.ModelForm):
 class MriScanAdmin(HistoryReadOnlyAdmin):
     """MRIs; a SynchroMed pump must be interrogated the same day (section 7)."""
 
+    edit_roles = (PHYSICIAN,)
     form = MriScanAdminForm
     list_display = ["scanned_on", "patient", "pump_checked_on", "check_pending"]
     list_select_related = ["patient"]
@@ -503,6 +518,7 @@ class AppointmentAdminForm(forms.ModelForm):
 
 @admin.register(Appointment)
 class AppointmentAdmin(HistoryReadOnlyAdmin):
+    edit_roles = CLINICAL_ROLES
     form = AppointmentAdminForm
     list_display = ["scheduled_at", "patient", "kind", "status", "pump_serial", "booked_by"]
     list_select_related = ["patient", "pump", "booked_by"]

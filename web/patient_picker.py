@@ -22,7 +22,7 @@ from django.utils.functional import Promise
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from care.patient_search import chosen_patient, search_patients
-from core.roles import staff_required
+from core.roles import read_only_page, staff_required
 from patients.models import Patient
 
 FIELD_NAME = re.compile(r"^[a-z_]{1,30}$")
@@ -139,6 +139,7 @@ def _pump_note(patient: Patient) -> str:
     return "no pump in place"
 
 
+@read_only_page
 @staff_required
 def find_patient(request: HttpRequest) -> HttpResponse:
     """The search page: works without JavaScript; each match carries the choice back."""
@@ -170,6 +171,7 @@ def find_patient(request: HttpRequest) -> HttpResponse:
     )
 
 
+@read_only_page
 @staff_required
 def find_patient_json(request: HttpRequest) -> HttpResponse:
     """The picker's search as you type: the same matches as the page, as JSON."""

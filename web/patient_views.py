@@ -18,7 +18,7 @@ from care import review_queue, services
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, MriScan
 from core.clock import clinic_today
-from core.roles import clinical_staff_required, staff_required
+from core.roles import clinical_staff_required, form_page, read_only_page, staff_required
 from patients.models import Patient
 from pumps import entry_safety
 from pumps.models import DoseAdjustment, Pump, Refill, SchedulePolicy
@@ -27,6 +27,7 @@ from web.contact_views import patient_attempts
 from web.patient_forms import BookVisitForm
 
 
+@read_only_page
 @staff_required
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Who the patient is, the current pump and its schedule, and their history."""
@@ -133,6 +134,7 @@ def _recent_changes(patient: Patient, limit: int = 30) -> list[dict[str, object]
     return changes[:limit]
 
 
+@form_page
 @clinical_staff_required
 def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
     """Book a visit for a patient; a refill visit is for the active pump.
@@ -203,8 +205,9 @@ def book_visit(request: HttpRequest, pk: int) -> HttpResponse:
 CONFIRMED_MARKS = (VisitStatus.MISSED, VisitStatus.CANCELLED)
 
 
-@clinical_staff_required
+# GET asks (Missed, Cancel), POST does; no HEAD: a GET here is the question.
 @require_http_methods(["GET", "POST"])
+@clinical_staff_required
 def set_visit_status(request: HttpRequest, pk: int) -> HttpResponse:
     """Mark a visit done, missed or cancelled; or restore one marked by mistake (with a
     reason, kept in the visit's history). GET (Missed, Cancel) asks first."""
@@ -355,6 +358,7 @@ def _day_param(request: HttpRequest, today: date) -> date:
     return day
 
 
+@read_only_page
 @staff_required
 def appointments_day(request: HttpRequest) -> HttpResponse:
     today = clinic_today()
@@ -376,6 +380,7 @@ def appointments_day(request: HttpRequest) -> HttpResponse:
     )
 
 
+@read_only_page
 @staff_required
 def appointments_week(request: HttpRequest) -> HttpResponse:
     today = clinic_today()

@@ -21,7 +21,7 @@ from care.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters
 from care.worklist_pages import PRINT_ROW_CAP, every_row
 from core.clock import clinic_today
 from core.csv_export import csv_download, csv_lines
-from core.roles import staff_required
+from core.roles import read_only_page, staff_required
 from patients.models import IN_FORCE, Patient
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
 
@@ -57,6 +57,7 @@ def _filter_summary(filters: WorklistFilters) -> str:
     return ", ".join(parts)
 
 
+@read_only_page
 @staff_required
 def worklist_print(request: HttpRequest) -> HttpResponse:
     """Every row of the worklist's current filter, with phones and a column to tick."""
@@ -82,6 +83,7 @@ def worklist_print(request: HttpRequest) -> HttpResponse:
     )
 
 
+@read_only_page
 @staff_required
 def patient_summary(request: HttpRequest, pk: int) -> HttpResponse:
     """One printed page for handover: the pump, drug and dose, dates, open flags, contacts."""
@@ -158,6 +160,7 @@ def _basis(request: HttpRequest) -> str:
     return basis if basis in pharmacy.BASES else pharmacy.BASIS_LAST_FILL
 
 
+@read_only_page
 @staff_required
 def pharmacy_orders(request: HttpRequest) -> HttpResponse:
     """Refills booked or due in a range, by drug and concentration, with order-by days."""
@@ -198,6 +201,7 @@ PHARMACY_CSV_HEADER = (
 )
 
 
+@read_only_page
 @staff_required
 def pharmacy_orders_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The order list as CSV, one row per refill, in the printed list's order."""

@@ -29,6 +29,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from core.clock import clinic_today
 from core.formatting import plain_decimal
+from core.roles import CLINICAL_ROLES, PHYSICIAN, has_role
 from pumps import entry_safety, services, status
 from pumps.choices import BatteryStatus, RefillStatus
 from pumps.fields import ClinicalDecimalField
@@ -40,17 +41,17 @@ from pumps.models import (
     Refill,
     SchedulePolicy,
 )
+from web.admin_access import SYSTEM, RoleAdmin
 from web.pump_forms import warnings_digest
-
-admin.site.site_header = "Pump clinic administration"
-admin.site.site_title = "Pump clinic admin"
-admin.site.index_title = "Records and settings"
 
 EMPTY = "—"
 
 
-class HistoryReadOnlyAdmin(SimpleHistoryAdmin):
+class HistoryReadOnlyAdmin(RoleAdmin, SimpleHistoryAdmin):
     """History is visible but cannot be reverted from the admin.
+
+    Every role reads; each admin names who adds, changes and deletes
+    (web/admin_access.py): nobody, unless it says so.
 
     Reverting saves an old version wholesale, which would bypass the services
     (a refill's sign-off, a pump's stored schedule); corrections go through
@@ -154,6 +155,8 @@ class PumpModelAdmin(HistoryReadOnlyAdmin):
     """The catalogue. The discrepancy threshold is read when a refill is judged, so
     changing it needs no recompute; the alarm volume and battery window do."""
 
+    edit_roles = delete_roles = SYSTEM  # the catalogue is the system's
+
     list_display = [
         "code",
         "manufacturer",
@@ -226,6 +229,8 @@ class DrugAdminForm(forms.ModelForm):
 class DrugAdmin(HistoryReadOnlyAdmin):
     """Drugs; the accepted concentration range is read whenever a fill is checked."""
 
+    edit_roles = delete_roles = SYSTEM
+
     form = DrugAdminForm
     list_display = [
         "code",
@@ -272,6 +277,7 @@ class DrugAdmin(HistoryReadOnlyAdmin):
 
 @admin.register(SchedulePolicy)
 class SchedulePolicyAdmin(HistoryReadOnlyAdmin):
+    edit_roles = SYSTEM
     list_display = [
         "__str__",
         "refill_margin_days",
@@ -375,6 +381,9 @@ class PumpAdminForm(forms.ModelForm):
 
 @admin.register(Pump)
 class PumpAdmin(HistoryReadOnlyAdmin):
+    # Implant, explant and ERI are the physician's (the staff pages' explant and
+    # implant are physicians' pages too).
+    edit_roles = (PHYSICIAN,)
     form = PumpAdminForm
     list_display = [
         "serial",
@@ -622,6 +631,7 @@ class RefillAdmin(HistoryReadOnlyAdmin):
     entered in error keeps its values: only its notes can change.
     """
 
+    edit_roles = CLINICAL_ROLES  # the sign-off on the form: physicians only
     form = RefillAdminForm
     list_display = [
         "refill_date",
@@ -682,7 +692,12 @@ class RefillAdmin(HistoryReadOnlyAdmin):
             "discrepancy_signed_off_at",
             "discrepancy_comment",
         ]
-        if obj is not None and obj.discrepancy and obj.discrepancy_signed_off_at is None:
+        if (
+            obj is not None
+            and obj.discrepancy
+            and obj.discrepancy_signed_off_at is None
+            and has_role(request.user, PHYSICIAN)
+        ):
             residual.append("sign_off")
         fieldsets: list[Any] = [
             (
@@ -827,6 +842,7 @@ class DoseAdjustmentAdmin(HistoryReadOnlyAdmin):
     one is marked entered in error and recorded again (section 9).
     """
 
+    edit_roles = CLINICAL_ROLES
     form = DoseAdjustmentAdminForm
     list_display = [
         "adjusted_on",

@@ -14,7 +14,7 @@ from care.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters
 from care.worklist_pages import worklist_page as worklist_page_of
 from core.clock import clinic_today
 from core.formatting import plain_decimal
-from core.roles import clinical_staff_required, staff_required
+from core.roles import clinical_staff_required, form_page, read_only_page, staff_required
 from patients.models import IN_FORCE
 from pumps import refill_entry
 from pumps.due_list import build_due_list
@@ -24,6 +24,7 @@ from web.pump_forms import RefillForm
 WORKLIST_PAGE_SIZE = 25
 
 
+@read_only_page
 @staff_required
 def due_list_json(request: HttpRequest) -> HttpResponse:
     """The due list of docs/interfaces.md as JSON; ?as_of=YYYY-MM-DD&flagged=1."""
@@ -67,6 +68,7 @@ def _label_last_contact(pump: Pump, now: datetime) -> None:
     pump.last_contact_age = contact_age(at, now)  # type: ignore[attr-defined]
 
 
+@read_only_page
 @staff_required
 def worklist_page(request: HttpRequest) -> HttpResponse:
     """The nurse's home page: every active pump that needs action, most urgent first."""
@@ -137,6 +139,7 @@ def _initial_from_latest_fill(pump: Pump, today: date) -> dict[str, object]:
     return initial
 
 
+@form_page
 @clinical_staff_required
 def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
     """Log a refill visit. Warnings must be confirmed; a resubmitted form saves once.
@@ -249,6 +252,7 @@ TYPED_FIELDS = (
 )
 
 
+@read_only_page
 @staff_required
 def refill_saved(request: HttpRequest, pk: int) -> HttpResponse:
     """After saving: the new due date, alarm date and which limit set them."""

@@ -9,11 +9,12 @@ from django.shortcuts import redirect, render
 
 from care.registration import patient_with_mrn, register_patient
 from core.clock import clinic_today
-from core.roles import clinical_staff_required
+from core.roles import clinical_staff_required, form_page
 from web.board_views import add_service_errors
 from web.registration_forms import RegisterPatientForm
 
 
+@form_page
 @clinical_staff_required
 def register(request: HttpRequest) -> HttpResponse:
     """A nurse or physician registers a patient; the implant is the next page."""

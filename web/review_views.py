@@ -11,13 +11,14 @@ from django.utils import timezone
 from care import decisions, review_queue
 from care.models import MriScan
 from core.clock import clinic_today
-from core.roles import physician_required, signed_in_user, staff_required
+from core.roles import form_page, physician_required, read_only_page, signed_in_user, staff_required
 from patients.models import Patient
 from pumps.models import SchedulePolicy
 from web.board_views import add_service_errors
 from web.care_forms import ComplicationForm, MriCheckedForm, MriForm
 
 
+@read_only_page
 @staff_required
 def review_queue_page(request: HttpRequest) -> HttpResponse:
     """Everything that waits for a physician, one section per kind, on one page."""
@@ -42,6 +43,7 @@ def review_queue_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+@form_page
 @physician_required
 def record_mri(request: HttpRequest, pk: int) -> HttpResponse:
     """Record an MRI; the post-MRI pump check is booked for the same day (section 7)."""
@@ -70,6 +72,7 @@ def record_mri(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@form_page
 @physician_required
 def mri_checked(request: HttpRequest, pk: int) -> HttpResponse:
     """The pump was interrogated after the MRI."""
@@ -100,6 +103,7 @@ def mri_checked(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@form_page
 @physician_required
 def record_complication(request: HttpRequest, pk: int) -> HttpResponse:
     """Record a complication of section 7 with its severity and outcome."""

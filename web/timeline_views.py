@@ -6,10 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from care.timeline import build_timeline
-from core.roles import staff_required
+from core.roles import read_only_page, staff_required
 from patients.models import Patient
 
 
+@read_only_page
 @staff_required
 def timeline_page(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)

@@ -13,7 +13,14 @@ from care import decisions, review_queue, rules
 from care.choices import TrialDecision
 from care.models import Trial
 from core.clock import clinic_today
-from core.roles import PHYSICIAN, has_role, physician_required, signed_in_user, staff_required
+from core.roles import (
+    PHYSICIAN,
+    form_page,
+    has_role,
+    physician_required,
+    signed_in_user,
+    staff_required,
+)
 from patients.models import IN_FORCE
 from pumps.models import Pump
 from web.board_views import add_service_errors
@@ -33,6 +40,7 @@ def referred_not_implanted():  # type: ignore[no-untyped-def]
     )
 
 
+@form_page
 @staff_required
 def trials_page(request: HttpRequest) -> HttpResponse:
     """Record a trial (physicians), trials awaiting a decision, and the referral list."""
@@ -80,6 +88,7 @@ def trials_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+@form_page
 @physician_required
 def decide_trial(request: HttpRequest, pk: int) -> HttpResponse:
     """Confirm or override a trial's computed outcome; a success is referred for implant."""

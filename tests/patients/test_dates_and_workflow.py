@@ -13,6 +13,7 @@ import importlib
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -259,6 +260,15 @@ def test_confirming_the_computed_outcome_needs_no_reason(old_patient, today, phy
 # --- Implant, explant and replacement --------------------------------------------------
 
 
+def implant(**kwargs: Any) -> Any:
+    """``record_implant`` by the physician (the decision is theirs: core.roles)."""
+    return record_implant(user=UserFactory(username="dr_dates", roles=[PHYSICIAN]), **kwargs)
+
+
+def explant(**kwargs: Any) -> Any:
+    return record_explant(user=UserFactory(username="dr_dates", roles=[PHYSICIAN]), **kwargs)
+
+
 def new_pump(serial: str, on: date) -> NewPump:
     return NewPump(
         model=PumpModel.objects.get(code="synchromed_ii_20"), serial=serial, implant_date=on
@@ -272,10 +282,10 @@ def new_pump(serial: str, on: date) -> NewPump:
 def test_an_implant_serial_is_3_to_30_letters_digits_and_hyphens(today, serial, accepted):
     patient = PatientFactory(status=PatientStatus.REFERRED)
     if accepted:
-        assert record_implant(patient=patient, new_pump=new_pump(serial, today), today=today)
+        assert implant(patient=patient, new_pump=new_pump(serial, today), today=today)
     else:
         assert "is not a pump serial number" in refused(
-            lambda: record_implant(patient=patient, new_pump=new_pump(serial, today), today=today),
+            lambda: implant(patient=patient, new_pump=new_pump(serial, today), today=today),
             "new_serial",
         )
 
@@ -284,7 +294,7 @@ def test_a_duplicate_serial_in_other_case_names_the_patient_who_holds_it(pump, t
     patient = PatientFactory(status=PatientStatus.REFERRED)
     holder = pump.patient
     message = refused(
-        lambda: record_implant(
+        lambda: implant(
             patient=patient, new_pump=new_pump(pump.serial.lower(), today), today=today
         ),
         "new_serial",
@@ -299,7 +309,7 @@ def test_an_implant_before_birth_or_after_today_is_refused(today):
     patient = PatientFactory(birth_date=date(1990, 3, 1), status=PatientStatus.REFERRED)
     assert (
         refused(
-            lambda: record_implant(
+            lambda: implant(
                 patient=patient, new_pump=new_pump("NEW-1", date(1990, 2, 28)), today=today
             ),
             "new_implant_date",
@@ -308,17 +318,17 @@ def test_an_implant_before_birth_or_after_today_is_refused(today):
     )
     tomorrow = today + timedelta(days=1)
     assert "has not happened yet" in refused(
-        lambda: record_implant(patient=patient, new_pump=new_pump("NEW-1", tomorrow), today=today),
+        lambda: implant(patient=patient, new_pump=new_pump("NEW-1", tomorrow), today=today),
         "new_implant_date",
     )
-    assert record_implant(
+    assert implant(
         patient=patient, new_pump=new_pump("NEW-1", date(1990, 3, 1)), today=today
     ).implant_date == date(1990, 3, 1)
 
 
 def test_a_replacement_reports_every_refusal_at_once_and_changes_nothing(pump, today):
     with pytest.raises(ValidationError) as caught:
-        record_explant(
+        explant(
             pump=pump,
             explant_date=today + timedelta(days=1),
             reason="battery_end_of_life",
@@ -333,7 +343,7 @@ def test_a_replacement_reports_every_refusal_at_once_and_changes_nothing(pump, t
 
 def test_a_new_pump_cannot_go_in_before_the_old_one_came_out(pump, today):
     message = refused(
-        lambda: record_explant(
+        lambda: explant(
             pump=pump,
             explant_date=today,
             reason="battery_end_of_life",
@@ -351,7 +361,7 @@ def test_a_new_pump_cannot_go_in_before_the_old_one_came_out(pump, today):
 def test_an_explant_before_its_implant_is_refused(pump, today):
     assert (
         refused(
-            lambda: record_explant(
+            lambda: explant(
                 pump=pump,
                 explant_date=pump.implant_date - timedelta(days=1),
                 reason="infection",
@@ -665,7 +675,7 @@ def test_a_refill_on_the_missed_day_clears_the_banner(pump, today):
     refill = fill(pump, on=day, volume_ml="40")
     assert list(Appointment.objects.missed_not_rebooked()) == []
     pump_services.mark_refill_entered_in_error(
-        refill=refill, user=UserFactory(), reason="Wrong pump.", now=timezone.now()
+        refill=refill, user=UserFactory(roles=[PHYSICIAN]), reason="Wrong pump.", now=timezone.now()
     )
     assert list(Appointment.objects.missed_not_rebooked()) == [visit]
 

@@ -20,7 +20,7 @@ from care import decisions, review_queue
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, Complication, MriScan, Trial
 from care.timeline import build_timeline
-from core.roles import ADMINISTRATOR, PHYSICIAN
+from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from patients.choices import PatientStatus
 from pumps import services
 from pumps.models import DoseAdjustment, Drug, Pump, Refill
@@ -28,6 +28,12 @@ from tests.factories import UserFactory, fill, make_pump
 from web.trial_views import referred_not_implanted
 
 pytestmark = pytest.mark.django_db
+
+
+def a_nurse() -> Any:
+    """Who marks a record in error: a nurse or a physician (clinical-rules.md 9)."""
+    return UserFactory(username="eie-nurse", roles=[NURSE])
+
 
 SCHEDULE = ["refill_due", "refill_deadline", "refill_alarm", "refill_limited_by"]
 
@@ -136,7 +142,7 @@ def test_restoring_the_refill_brings_back_its_dates_and_flag(
 ) -> None:
     pump, second = story["pump"], story["second"]
     services.mark_refill_entered_in_error(
-        refill=second, user=None, reason="test", now=timezone.now()
+        refill=second, user=a_nurse(), reason="test", now=timezone.now()
     )
     page = nurse_client.get(restore_url(pump.patient_id, f"refill-{second.pk}"))
     assert f"the fill of {second.refill_date:%-d %b %Y}" in page.content.decode()
@@ -174,7 +180,7 @@ def test_a_reason_is_required_and_nothing_changes_without_one(
 def test_restoring_needs_a_reason_too(nurse_client: Client, story: dict[str, Any]) -> None:
     pump, second = story["pump"], story["second"]
     services.mark_refill_entered_in_error(
-        refill=second, user=None, reason="test", now=timezone.now()
+        refill=second, user=a_nurse(), reason="test", now=timezone.now()
     )
     response = nurse_client.post(
         restore_url(pump.patient_id, f"refill-{second.pk}"),
@@ -236,7 +242,7 @@ def test_the_timeline_strikes_a_marked_refill_and_charts_leave_it_out(
 ) -> None:
     pump, second = story["pump"], story["second"]
     services.mark_refill_entered_in_error(
-        refill=second, user=None, reason="wrong pump", now=timezone.now()
+        refill=second, user=a_nurse(), reason="wrong pump", now=timezone.now()
     )
     timeline = build_timeline(pump.patient)
     refills = [event for event in timeline.events if event.kind == "refill"]

@@ -33,7 +33,7 @@ def physician_client(physician) -> Client:
 
 @pytest.fixture
 def admin_client_role(db) -> Client:
-    """An administrator by role (not a superuser, who holds every role)."""
+    """An administrator: runs the system, reads the records, decides nothing."""
     client = Client()
     client.force_login(UserFactory(username="administrator", roles=[ADMINISTRATOR]))
     return client

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from core.roles import NURSE
+from core.roles import NURSE, PHYSICIAN
 from pumps import services
 from tests.factories import FAR_FUTURE, PatientFactory, UserFactory, fill, make_pump
 
@@ -173,7 +173,10 @@ def test_discrepancy_is_true_while_the_latest_flag_is_unsigned():
     refill = morphine(pump, "2026-03-11", residual="30")  # expected 38
     assert json.loads(due_list())[0]["discrepancy"] is True
     services.sign_off_discrepancy(
-        refill=refill, user=UserFactory(), comment="seen", now=datetime(2026, 4, 6, tzinfo=UTC)
+        refill=refill,
+        user=UserFactory(roles=[PHYSICIAN]),
+        comment="seen",
+        now=datetime(2026, 4, 6, tzinfo=UTC),
     )
     assert json.loads(due_list())[0]["discrepancy"] is False
 

@@ -94,7 +94,7 @@ def test_signing_off_the_flag_clears_it_everywhere(flagged_then_clean, nurse_cli
 
 def test_a_flagged_refill_entered_in_error_counts_for_nothing(flagged_then_clean):
     pump, flagged = flagged_then_clean
-    nurse = UserFactory()
+    nurse = UserFactory(roles=[PHYSICIAN])
     services.mark_refill_entered_in_error(
         refill=flagged, user=nurse, reason="typed on the wrong patient", now=NOW
     )
@@ -109,10 +109,12 @@ def test_marking_the_latest_refill_in_error_moves_the_dates_back_to_the_one_befo
     wrong = morphine(pump, "2026-02-01", volume="40")
     assert item("ERR-1")["refill"] != before
     services.mark_refill_entered_in_error(
-        refill=wrong, user=UserFactory(), reason="wrong pump", now=NOW
+        refill=wrong, user=UserFactory(roles=[PHYSICIAN]), reason="wrong pump", now=NOW
     )
     assert item("ERR-1")["refill"] == before
-    services.restore_refill(refill=wrong, user=UserFactory(), reason="it was right")
+    services.restore_refill(
+        refill=wrong, user=UserFactory(roles=[PHYSICIAN]), reason="it was right"
+    )
     assert item("ERR-1")["refill"]["deadline"] == "2026-05-02"  # stability: 90 days
 
 
@@ -120,12 +122,12 @@ def test_a_corrected_refill_may_be_recorded_on_the_same_day():
     pump = make_pump(serial="ERR-2", implant_date=D("2025-01-01"), model="synchromed_ii_40")
     wrong = morphine(pump, "2026-03-01", volume="20")
     services.mark_refill_entered_in_error(
-        refill=wrong, user=UserFactory(), reason="volume typo", now=NOW
+        refill=wrong, user=UserFactory(roles=[PHYSICIAN]), reason="volume typo", now=NOW
     )
     right = morphine(pump, "2026-03-01", volume="30")
     assert Pump.objects.get(pk=pump.pk).latest_fill == right
     with pytest.raises(services.ValidationError):
-        services.restore_refill(refill=wrong, user=UserFactory(), reason="oops")
+        services.restore_refill(refill=wrong, user=UserFactory(roles=[PHYSICIAN]), reason="oops")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from core.roles import PHYSICIAN
 from pumps import services
 from pumps.choices import BatteryStatus, LimitedBy, RefillStatus
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
@@ -250,7 +251,7 @@ def test_the_flag_stays_until_a_physician_signs_it_off():
     pump = make_pump()
     fill(pump, on=D("2026-01-01"), volume_ml="20")
     refill = fill(pump, on=D("2026-01-11"), residual_ml="10")
-    physician = UserFactory(username="dr")
+    physician = UserFactory(username="dr", roles=[PHYSICIAN])
     with pytest.raises(ValidationError):
         services.sign_off_discrepancy(
             refill=refill,
@@ -277,7 +278,10 @@ def test_an_unsigned_flag_stays_after_a_newer_clean_refill_until_signed_off():
     fill(pump, on=D("2026-01-21"), volume_ml="20", residual_ml="18")
     assert stored(pump).open_discrepancies == 1
     services.sign_off_discrepancy(
-        refill=flagged, user=UserFactory(), comment="Pocket checked", now=datetime.now(UTC)
+        refill=flagged,
+        user=UserFactory(roles=[PHYSICIAN]),
+        comment="Pocket checked",
+        now=datetime.now(UTC),
     )
     assert stored(pump).has_unsigned_discrepancy is False
 

@@ -20,13 +20,12 @@ ROLES = ("anonymous", "nurse", "physician", "administrator")
 
 
 def make_user(role: str) -> AbstractBaseUser | None:
-    """A user as the demo clinic makes them: the administrator is staff and superuser."""
+    """A user as the demo clinic makes them: the administrator is staff (may enter the
+    Django admin) in the Administrator group, no superuser and no clinician."""
     if role == "anonymous":
         return None
     if role == "administrator":
-        return UserFactory(
-            username="sec-admin", roles=[ADMINISTRATOR], is_staff=True, is_superuser=True
-        )
+        return UserFactory(username="sec-admin", roles=[ADMINISTRATOR], is_staff=True)
     return UserFactory(
         username=f"sec-{role}", roles=[{"nurse": NURSE, "physician": PHYSICIAN}[role]]
     )

@@ -12,9 +12,12 @@ FORBIDDEN (403), NOT_ALLOWED (405: a GET on a POST-only page), REDIRECT
 ``pk`` with the id of a record from ``clinic_objects`` in
 tests/security/conftest.py (add a record there if the page needs a new kind).
 A URL with ids is also requested with ids that do not exist: a role that
-would see the page gets 404, never data. The administrator is a superuser in
-the Administrator group, as the demo clinic makes them (a superuser holds
-every role, core/roles.py).
+would see the page gets 404, never data. The administrator is staff in the
+Administrator group, as the demo clinic makes them: no clinician (separated
+duties, core/roles.py), so every clinical form and decision is a 403.
+
+Every method of every URL, and whether each answer is recorded in the view
+log, is tests/security/test_every_request_is_audited.py.
 
 The admin is one family: its many generated URLs are covered by a few
 representative rows in ``ADMIN_MATRIX``.
@@ -30,9 +33,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from core.roles import ADMINISTRATOR
 from pumps import services
-from tests.factories import UserFactory
 from tests.security.conftest import ROLES
 
 pytestmark = pytest.mark.django_db
@@ -55,46 +56,50 @@ MATRIX: dict[str, Row] = {
     "healthz": ({}, OK, OK, OK, OK),  # the proxy's liveness probe: no sign-in, no data
     "healthz_db": ({}, OK, OK, OK, OK),  # the readiness probe: asks the database, no data
     "pumps:worklist": ({}, SIGN_IN, OK, OK, OK),
-    "pumps:log_refill": ({"pk": "active_pump"}, SIGN_IN, OK, OK, OK),
+    # Clinical forms: nurses and physicians; the administrator is no clinician.
+    "pumps:log_refill": ({"pk": "active_pump"}, SIGN_IN, OK, OK, FORBIDDEN),
     "pumps:refill_saved": ({"pk": "refill"}, SIGN_IN, OK, OK, OK),
     "pumps:due_list_json": ({}, SIGN_IN, OK, OK, OK),
     "patients:detail": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
-    "patients:book_visit": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
+    "patients:book_visit": ({"pk": "patient"}, SIGN_IN, OK, OK, FORBIDDEN),
     "patients:appointments_day": ({}, SIGN_IN, OK, OK, OK),
     "patients:appointments_week": ({}, SIGN_IN, OK, OK, OK),
-    "patients:set_visit_status": ({"pk": "appointment"}, SIGN_IN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
-    # The physician's review (issue 4): everyone reads, only physicians decide
-    # (the administrator here is a superuser, who holds every role).
+    # GET asks before Missed or Cancel (issue 14); a GET without one of them is a 405.
+    "patients:set_visit_status": ({"pk": "appointment"}, SIGN_IN, NOT_ALLOWED, NOT_ALLOWED, FORBIDDEN),
+    # The physician's review (issue 4): everyone reads, only physicians decide.
     "pumps:board": ({}, SIGN_IN, OK, OK, OK),
     "pumps:help_entry_safety": ({}, SIGN_IN, OK, OK, OK),
     "pumps:board_csv": ({}, SIGN_IN, OK, OK, OK),
     "patients:review_queue": ({}, SIGN_IN, OK, OK, OK),
     "patients:trials": ({}, SIGN_IN, OK, OK, OK),
     "patients:timeline": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
-    # Print-outs and the pharmacy order (issue 14): every staff role.
+    # Print-outs and the pharmacy order (issue 14): every staff role reads them.
     "patients:summary": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
     "pumps:worklist_print": ({}, SIGN_IN, OK, OK, OK),
     "pumps:pharmacy_orders": ({}, SIGN_IN, OK, OK, OK),
     "pumps:pharmacy_orders_csv": ({}, SIGN_IN, OK, OK, OK),
-    # The patient picker (issue 14): the search page and its JSON, every staff role.
-    "patients:find": ({}, SIGN_IN, OK, OK, OK),
-    "patients:find_json": ({}, SIGN_IN, OK, OK, OK),
-    "patients:decide_trial": ({"pk": "pending_trial"}, SIGN_IN, FORBIDDEN, OK, OK),
-    "pumps:sign_off": ({"pk": "discrepancy_refill"}, SIGN_IN, FORBIDDEN, OK, OK),
-    # Issue 14: nurses implant, explant and replace too (and register patients).
-    "pumps:explant": ({"pk": "active_pump"}, SIGN_IN, OK, OK, OK),
-    "pumps:implant": ({"pk": "patient_without_pump"}, SIGN_IN, OK, OK, OK),
-    "patients:register": ({}, SIGN_IN, OK, OK, OK),
-    "patients:record_mri": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, OK),
-    "patients:mri_checked": ({"pk": "mri_scan"}, SIGN_IN, FORBIDDEN, OK, OK),
-    "patients:record_complication": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, OK),
+    "patients:decide_trial": ({"pk": "pending_trial"}, SIGN_IN, FORBIDDEN, OK, FORBIDDEN),
+    "pumps:sign_off": ({"pk": "discrepancy_refill"}, SIGN_IN, FORBIDDEN, OK, FORBIDDEN),
+    # Issue 14: nurses implant, explant and replace too (and register patients);
+    # the administrator is no clinician.
+    "pumps:explant": ({"pk": "active_pump"}, SIGN_IN, OK, OK, FORBIDDEN),
+    "pumps:implant": ({"pk": "patient_without_pump"}, SIGN_IN, OK, OK, FORBIDDEN),
+    "patients:register": ({}, SIGN_IN, OK, OK, FORBIDDEN),
+    "patients:record_mri": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, FORBIDDEN),
+    "patients:mri_checked": ({"pk": "mri_scan"}, SIGN_IN, FORBIDDEN, OK, FORBIDDEN),
+    "patients:record_complication": ({"pk": "patient"}, SIGN_IN, FORBIDDEN, OK, FORBIDDEN),
     # Correcting the record (clinical-rules.md 9): nurses and physicians. The
     # record is named by ?record=<kind>-<id>; without one the page is a 404
     # (test_correction_pages_by_role below requests a real record).
-    "patients:entered_in_error": ({"pk": "patient"}, SIGN_IN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
-    "patients:restore_record": ({"pk": "patient"}, SIGN_IN, NOT_FOUND, NOT_FOUND, NOT_FOUND),
-    # Contact attempts (issue 15): nurses and physicians (the administrator here is a superuser).
-    "patients:contact_attempt": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
+    "patients:entered_in_error": ({"pk": "patient"}, SIGN_IN, NOT_FOUND, NOT_FOUND, FORBIDDEN),
+    "patients:restore_record": ({"pk": "patient"}, SIGN_IN, NOT_FOUND, NOT_FOUND, FORBIDDEN),
+    # The audit log's CSV export: administrators only.
+    "audit:export": ({}, SIGN_IN, FORBIDDEN, FORBIDDEN, OK),
+    # The patient picker (issue 14): the search page and its JSON, every staff role.
+    "patients:find": ({}, SIGN_IN, OK, OK, OK),
+    "patients:find_json": ({}, SIGN_IN, OK, OK, OK),
+    # Contact attempts (issue 15): nurses and physicians; the administrator is no clinician.
+    "patients:contact_attempt": ({"pk": "patient"}, SIGN_IN, OK, OK, FORBIDDEN),
     # Calendar feeds (issue 15): every staff member manages their own; revoking is a POST.
     # The feed needs no sign-in: its secret address is the key, and a wrong one is a 404.
     "feeds:manage": ({}, SIGN_IN, OK, OK, OK),
@@ -260,12 +265,12 @@ def test_a_record_not_eligible_for_the_page_is_a_404(
     assert client.get(reverse(name, args=[clinic_objects[key].pk])).status_code == 404
 
 
-# A plain administrator (not a superuser) reads the record but corrects nothing.
+# The administrator reads the record but corrects nothing.
 CORRECTION_ROLES = [
     ("anonymous", SIGN_IN),
     ("nurse", OK),
     ("physician", OK),
-    ("admin_only", FORBIDDEN),
+    ("administrator", FORBIDDEN),
 ]
 
 
@@ -285,13 +290,10 @@ def test_correction_pages_by_role(
     refill, patient = clinic_objects["refill"], clinic_objects["patient"]
     if marked:
         services.mark_refill_entered_in_error(
-            refill=refill, user=None, reason="x", now=timezone.now()
+            refill=refill, user=role_users["nurse"], reason="x", now=timezone.now()
         )
-    users = role_users | {
-        "admin_only": UserFactory(username="sec-admin-only", roles=[ADMINISTRATOR])
-    }
     url = reverse(name, args=[patient.pk]) + f"?record=refill-{refill.pk}"
-    assert answer(login_as(client, users[role]).get(url)) == expected, f"GET {url} as {role}"
+    assert answer(login_as(client, role_users[role]).get(url)) == expected, f"GET {url} as {role}"
     # The POST answers the same, and only the allowed roles change anything.
     response = client.post(url, {"record": f"refill-{refill.pk}", "reason": "check"})
     refill.refresh_from_db()

@@ -107,5 +107,5 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             "(the physicians dr_okafor and dr_lindqvist use the same password; "
-            "admin also opens /admin/)."
+            "admin runs the system at /admin/ and is no clinician)."
         )
