@@ -123,6 +123,12 @@ NOT_PATIENT_DATA: frozenset[str] = frozenset(
         "accounts:password_reset_done",
         "accounts:password_reset_confirm",
         "accounts:password_reset_complete",
+        # A member's own calendar feed addresses (issue 15): no patient data.
+        "feeds:manage",
+        "feeds:revoke",
+        # The feed itself holds visit numbers and rooms only, and its view
+        # records each fetch under the feed's owner (no sign-in: a calendar app).
+        "feeds:calendar",
         # ".../<id>/" only redirects to ".../<id>/change/", which is recorded.
         "admin:django.views.generic.base.RedirectView",
     }

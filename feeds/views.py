@@ -69,8 +69,8 @@ def manage_feeds(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_required
 @require_POST
+@staff_required
 def revoke_feed(request: HttpRequest, pk: int) -> HttpResponse:
     """Revoke one of the member's own feeds (another's is a 404)."""
     feed = get_object_or_404(FeedToken, pk=pk, user=signed_in_user(request))

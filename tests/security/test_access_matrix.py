@@ -103,7 +103,7 @@ MATRIX: dict[str, Row] = {
     # Calendar feeds (issue 15): every staff member manages their own; revoking is a POST.
     # The feed needs no sign-in: its secret address is the key, and a wrong one is a 404.
     "feeds:manage": ({}, SIGN_IN, OK, OK, OK),
-    "feeds:revoke": ({"pk": "patient"}, SIGN_IN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
+    "feeds:revoke": ({"pk": "patient"}, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
     "feeds:calendar": ({"token": "patient"}, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     # Two-step sign-in and passwords (issue 13): every signed-in user manages their own;
     # these users have no app, so the pages about one send them back (tests/accounts).

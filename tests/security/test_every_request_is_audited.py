@@ -39,8 +39,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEntry
 from audit.registry import is_recorded
-from care.models import Complication
+from care.models import Complication, ContactAttempt
 from core.roles import PHYSICIAN
+from feeds.models import FeedToken
 from patients.models import Patient
 from pumps.models import DoseAdjustment
 from tests.factories import UserFactory
@@ -81,6 +82,14 @@ def every_kind(clinic_objects: dict[str, Any], role_users: dict[str, Any]) -> di
         outcome="resolved",
     )
     DoseAdjustment.objects.create(pump=pump, adjusted_on=today, daily_dose=4, dose_unit="mg/day")
+    ContactAttempt.objects.create(
+        patient=patient,
+        pump=pump,
+        attempted_at=timezone.now(),
+        channel="call",
+        outcome="no_answer",
+    )
+    FeedToken.objects.create(user=role_users["nurse"], scope="mine", token_hash="0" * 64)
     AuditEntry.objects.create(username="someone", view_name="x", what="y", path="/")
     seen = {"user_agent": "test", "ip_address": "10.0.0.9", "http_accept": "*/*", "path_info": "/"}
     AccessAttempt.objects.create(
