@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.urls import reverse
@@ -33,6 +33,7 @@ from care import services as patient_services
 from care.choices import VisitKind
 from care.models import Complication, MriScan, Trial
 from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from patients.models import Patient
 from tests.browser.conftest import ARTIFACTS, CHROMIUM, DESKTOP
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
 
@@ -46,6 +47,10 @@ REPORTS = ARTIFACTS / "axe"
 ERROR_MARKERS = ".invalid-feedback, .errorlist, .alert-danger, .errornote, [aria-invalid=true]"
 
 
+# factory_boy's factories return the model; mypy sees the factory class.
+new_patient = cast(Callable[..., Patient], PatientFactory)
+
+
 @dataclass(frozen=True)
 class Page:
     name: str
@@ -56,7 +61,7 @@ class Page:
 @pytest.fixture
 def clinic() -> dict[str, Any]:
     today = timezone.localdate()
-    patient = PatientFactory(
+    patient = new_patient(
         family_name="Okonkwo", given_name="Ada", phone="+1 555 0100", notes="Prefers mornings."
     )
     pump = make_pump(patient=patient, implant_date=today - timedelta(days=400))
@@ -66,7 +71,7 @@ def clinic() -> dict[str, Any]:
         patient=patient, pump=pump, kind=VisitKind.REFILL, day=today, at=time(10), today=today
     )
     trial = Trial.objects.create(
-        patient=PatientFactory(family_name="Lindgren", status="screening"),
+        patient=new_patient(family_name="Lindgren", status="screening"),
         trial_date=today,
         method="single_bolus",
         drug=refill.drug,
@@ -85,7 +90,18 @@ def clinic() -> dict[str, Any]:
         severity="mild",
         notes="Pocket tender.",
     )
-    no_pump = PatientFactory(family_name="Novak", given_name="Ivo")
+    # The worklist's other rows: a pump past its refill deadline (an urgent row)
+    # and one whose last fill noted the battery's elective replacement indicator.
+    overdue = make_pump(
+        patient=new_patient(family_name="Brandt", phone="+44 20 7946 0018"),
+        implant_date=today - timedelta(days=700),
+    )
+    fill(overdue, on=today - timedelta(days=160))
+    eri = make_pump(
+        patient=new_patient(family_name="Sato"), implant_date=today - timedelta(days=2500)
+    )
+    fill(eri, on=today - timedelta(days=30), eri=True)
+    no_pump = new_patient(family_name="Novak", given_name="Ivo")
     UserFactory(username="nurse", first_name="Nora", last_name="Reed", roles=[NURSE])
     UserFactory(username="physician", first_name="Thomas", last_name="Keller", roles=[PHYSICIAN])
     UserFactory(username="admin", roles=[ADMINISTRATOR], is_staff=True, is_superuser=True)
@@ -230,17 +246,34 @@ def submit_empty(page: Any) -> None:
         """form => {
           form.noValidate = true;
           for (const field of form.elements) {
-            if (field.type === 'hidden' || field.type === 'submit' || field.type === 'button') continue;
-            if (field.type === 'checkbox' || field.type === 'radio') { field.checked = false; continue; }
-            if (field.tagName === 'SELECT') { field.selectedIndex = field.multiple ? -1 : 0; continue; }
-            field.value = '';
+            if (['hidden', 'submit', 'button'].includes(field.type)) continue;
+            if (['checkbox', 'radio'].includes(field.type)) field.checked = false;
+            else if (field.tagName === 'SELECT') field.selectedIndex = field.multiple ? -1 : 0;
+            else field.value = '';
           }
         }"""
     )
     with page.expect_navigation():
+        # The form's first submit button (in the admin, Save; not "Save and add another").
         form.evaluate(
-            "form => { const b = form.querySelector('[type=submit]:not([name=_addanother]):not([name=_continue])'); form.requestSubmit(b); }"
+            """form => form.requestSubmit(form.querySelector(
+                 '[type=submit]:not([name=_addanother]):not([name=_continue])'))"""
         )
+
+
+# Each field the browser is told is invalid (aria-invalid, as Django and the
+# crispy templates mark it) is described by its error: aria-describedby on the
+# field, or on the fieldset of a radio group, names elements that exist and one
+# of them holds the error's text.
+UNDESCRIBED_ERRORS = """() => [...document.querySelectorAll(
+  '[aria-invalid=true], input.is-invalid, select.is-invalid, textarea.is-invalid')
+].filter(field => {
+  const holder = field.closest('[aria-describedby]');
+  const ids = holder ? holder.getAttribute('aria-describedby').split(/\\s+/) : [];
+  const described = ids.map(id => document.getElementById(id)).filter(Boolean);
+  return described.length !== ids.length || !described.some(
+    el => el.matches('.invalid-feedback, .errorlist') && el.textContent.trim());
+}).map(field => field.name || field.id)"""
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
@@ -268,6 +301,8 @@ def check(page: Any, pages: list[Page]) -> dict[str, list[dict[str, Any]]]:
         if entry.submit_empty and response.status == 200:  # not a role's 403
             submit_empty(page)
             assert page.locator(ERROR_MARKERS).count() > 0, f"{entry.name}: no error shown"
+            undescribed = page.evaluate(UNDESCRIBED_ERRORS)
+            assert undescribed == [], f"{entry.name}: errors not tied to {undescribed}"
         page.wait_for_load_state("load")
         found[entry.name] = axe_violations(page)
     return found
@@ -316,3 +351,133 @@ def test_no_wcag_21_aa_violations(axe_page, clinic, role) -> None:  # type: igno
     found = check(axe_page, pages)
     text = report(role, found, {entry.name: entry.path for entry in pages})
     assert not any(found.values()), text
+
+
+SHOTS = Path("/tmp/shots-i14a11y")
+FOCUSED = """() => { const el = document.activeElement; const style = getComputedStyle(el);
+  const box = el.getBoundingClientRect();
+  return {tag: el.tagName, id: el.id, text: el.textContent.trim(), cls: el.className,
+          outlineStyle: style.outlineStyle, outlineWidth: parseFloat(style.outlineWidth),
+          outlineColor: style.outlineColor, width: box.width, height: box.height, top: box.top,
+          inMain: !!el.closest('main'), inNav: !!el.closest('nav.navbar')}; }"""
+
+
+def shoot(page: Any, name: str) -> None:
+    """The page as it is now (focus kept), at 1366 and 768 px, for a person to look at."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (1366, 768):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=SHOTS / f"{name}-{width}.png")
+    page.set_viewport_size(DESKTOP)
+
+
+def test_the_skip_link_is_the_first_tab_stop_and_leads_into_the_page(axe_page, clinic) -> None:  # type: ignore[no-untyped-def]
+    page = axe_page
+    # Signed out too: the sign-in page has no navbar and starts in Username
+    # (Django's autofocus); the one stop before it is the skip link.
+    page.goto(reverse("login"))
+    assert page.evaluate(FOCUSED)["id"] == "id_username"
+    page.keyboard.press("Shift+Tab")
+    focused = page.evaluate(FOCUSED)
+    assert focused["text"] == "Skip to main content", focused
+    sign_in(page, "nurse")
+    for path in ("/", reverse("patients:detail", args=[clinic["patient"].pk])):
+        page.goto(path)
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        assert (focused["tag"], focused["text"]) == ("A", "Skip to main content"), path
+        # Shown while focused (it is visually hidden until then), at the top.
+        assert focused["width"] > 50
+        assert focused["height"] > 20
+        assert 0 <= focused["top"] < 50
+        assert focused["outlineStyle"] == "solid"
+        assert focused["outlineWidth"] >= 2
+        if path == "/":
+            shoot(page, "skip-link-focused")
+        page.keyboard.press("Enter")
+        assert page.url.endswith("#main")
+        assert page.evaluate("() => document.activeElement.id") == "main"
+        # The next Tab is inside the page's content, past the whole navbar.
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        assert focused["inMain"], (path, focused)
+        assert not focused["inNav"], (path, focused)
+
+
+def test_keyboard_focus_is_visible_on_the_navbar_and_the_page(axe_page, clinic) -> None:  # type: ignore[no-untyped-def]
+    page = axe_page
+    sign_in(page, "physician")
+    page.goto("/")
+    navbar_links = page.locator("nav .nav-link, nav .navbar-brand").count()
+    assert navbar_links >= 8
+    seen: list[str] = []
+    page.keyboard.press("Tab")  # the skip link
+    for _ in range(navbar_links + 3):  # the brand, each link, the user menu, Sign out
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED)
+        if not focused["inNav"]:
+            break
+        seen.append(focused["text"])
+        # A solid ring at least 2 px wide, white on the blue navbar.
+        assert focused["outlineStyle"] == "solid", focused
+        assert focused["outlineWidth"] >= 2, focused
+        assert focused["outlineColor"] == "rgb(255, 255, 255)", focused
+        if focused["text"] == "Pump board":
+            shoot(page, "worklist-navbar-link-focused")
+    assert "Pump board" in seen, seen
+    assert "Sign out" in seen, seen
+    # Past the navbar, in the page (the worklist's first control): a dark ring.
+    focused = page.evaluate(FOCUSED)
+    assert focused["inMain"], focused
+    assert focused["outlineStyle"] == "solid", focused
+    assert focused["outlineWidth"] >= 2, focused
+    assert focused["outlineColor"] == "rgb(5, 44, 101)", focused
+    # Form fields and buttons on the refill form show the same ring.
+    page.goto(reverse("pumps:log_refill", args=[clinic["pump"].pk]))
+    page.locator("main input:visible, main select:visible").first.focus()
+    page.keyboard.press("Tab")
+    focused = page.evaluate(FOCUSED)
+    assert focused["inMain"], focused
+    assert focused["outlineStyle"] == "solid", focused
+    assert focused["outlineColor"] == "rgb(5, 44, 101)", focused
+    shoot(page, "refill-form-field-focused")
+    page.goto(reverse("patients:detail", args=[clinic["patient"].pk]))
+    page.locator("main a:visible").first.focus()
+    page.keyboard.press("Tab")
+    shoot(page, "patient-page-link-focused")
+    page.goto(reverse("pumps:worklist"))
+    shoot(page, "worklist")
+
+
+def test_the_menu_at_tablet_width_passes_axe_and_shows_focus(axe_page, clinic) -> None:  # type: ignore[no-untyped-def]
+    page = axe_page
+    sign_in(page, "nurse")
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.goto("/")
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the brand
+    page.keyboard.press("Tab")  # the menu button
+    focused = page.evaluate(FOCUSED)
+    assert "navbar-toggler" in focused["cls"], focused
+    assert focused["outlineStyle"] == "solid", focused
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Pump board").wait_for(state="visible")
+    page.wait_for_timeout(400)  # Bootstrap's collapse transition
+    assert axe_violations(page) == []
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED)["outlineColor"] == "rgb(255, 255, 255)"
+    shoot(page, "worklist-tablet-menu-open")
+
+
+def test_the_favicon_answers(axe_page, clinic) -> None:  # type: ignore[no-untyped-def]
+    page = axe_page
+    response = page.request.get("/favicon.ico")
+    assert response.status == 200
+    assert response.headers["content-type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert response.body()[:4] == b"\x00\x00\x01\x00"  # an ICO file's header
+    page.goto(reverse("login"))
+    icons = page.locator("link[rel=icon]")
+    assert icons.count() == 2
+    for href in icons.evaluate_all("links => links.map(l => l.href)"):
+        assert page.request.get(href).status == 200, href
+    shoot(page, "login")
