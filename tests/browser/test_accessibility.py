@@ -204,7 +204,8 @@ def admin_pages(clinic: dict[str, Any]) -> list[Page]:
         Page("admin add pump, errors", "/admin/pumps/pump/add/", True),
         Page("admin refills", "/admin/pumps/refill/"),
         Page("admin refill", f"/admin/pumps/refill/{refill.pk}/change/"),
-        Page("admin add refill, errors", "/admin/pumps/refill/add/", True),
+        # Refused (403, the app's page): refills are logged on the staff's refill form.
+        Page("admin add refill, refused", "/admin/pumps/refill/add/"),
         Page("admin refill history", f"/admin/pumps/refill/{refill.pk}/history/"),
         Page("admin visits", "/admin/care/appointment/"),
         Page("admin trials", "/admin/care/trial/"),
@@ -368,6 +369,7 @@ FOCUSED = """() => { const el = document.activeElement; const style = getCompute
 def shoot(page: Any, name: str) -> None:
     """The page as it is now (focus kept), at 1366 and 768 px, for a person to look at."""
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(300)  # Bootstrap's .15s colour transitions on focus
     for width in (1366, 768):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=SHOTS / f"{name}-{width}.png")
