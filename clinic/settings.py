@@ -202,6 +202,9 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+# Files browsers ask for at the site's root (/favicon.ico): WhiteNoise serves
+# static/root/ there, before any middleware that reads the session or database.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 # --- Security (issue 5; README, "Production behind a TLS proxy") -----------------
 
