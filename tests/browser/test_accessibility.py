@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import pytest
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 
 from care import services as patient_services
@@ -36,6 +37,7 @@ from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from patients.models import Patient
 from tests.browser.conftest import ARTIFACTS, CHROMIUM, DESKTOP
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
+from tests.security.test_access_matrix import url_patterns
 
 pytestmark = pytest.mark.browser
 
@@ -183,8 +185,31 @@ def staff_pages(clinic: dict[str, Any]) -> list[Page]:
         Page("password change", reverse("accounts:password_change")),
         Page("password change, errors", reverse("accounts:password_change"), True),
         Page("password changed", reverse("accounts:password_change_done")),
+        Page("find patient", reverse("patients:find")),
+        Page("find patient, results", reverse("patients:find") + "?q=Ok"),
+        Page("contact attempts", reverse("patients:contact_attempt", args=[p])),
+        Page("contact attempts, errors", reverse("patients:contact_attempt", args=[p]), True),
+        Page("calendar feeds", reverse("feeds:manage")),
+        Page("audit export", reverse("audit:export")),
         Page("not found", "/patients/999999/"),
     ]
+
+
+# Named pages of the staff's URL files that are not HTML pages a person reads:
+# exports, the calendar feed, POST-only actions, and steps that only redirect.
+NOT_HTML_PAGES = {
+    "patients:find_json",  # the picker's JSON
+    "pumps:due_list_json",
+    "pumps:board_csv",
+    "pumps:pharmacy_orders_csv",
+    "feeds:calendar",  # iCalendar
+    "feeds:revoke",  # POST only
+    "patients:restore_record",  # the same page as entered in error, for a marked record
+    "accounts:two_step_verify",  # asked only mid sign-in (tests/browser/test_two_step.py)
+    "accounts:recovery_codes",  # shown once after set-up (tests/browser/test_two_step.py)
+    "accounts:two_step_remove",  # needs a device (tests/browser/test_two_step.py)
+}
+CHECKED_NAMESPACES = ("patients", "pumps", "accounts", "feeds", "audit")
 
 
 def admin_pages(clinic: dict[str, Any]) -> list[Page]:
@@ -219,6 +244,7 @@ def signed_out_pages() -> list[Page]:
         Page("password reset", reverse("accounts:password_reset")),
         Page("password reset sent", reverse("accounts:password_reset_done")),
         Page("password reset, bad link", "/accounts/password/reset/MQ/bad-token/"),
+        Page("password reset done", reverse("accounts:password_reset_complete")),
         Page("admin sign in", "/admin/login/"),
     ]
 
@@ -486,3 +512,18 @@ def test_the_favicon_answers(axe_page, clinic) -> None:  # type: ignore[no-untyp
     for href in icons.evaluate_all("links => links.map(l => l.href)"):
         assert page.request.get(href).status == 200, href
     shoot(page, "login")
+
+
+@pytest.mark.django_db
+def test_every_staff_page_is_checked(clinic) -> None:  # type: ignore[no-untyped-def]
+    """A new page in the staff's URL files joins staff_pages (or says why not)."""
+    pages = [*staff_pages(clinic), *signed_out_pages()]
+    checked = {resolve(urlsplit(entry.path).path).view_name for entry in pages}
+    unchecked = [
+        name
+        for name, _, namespace in url_patterns()
+        if namespace.rstrip(":") in CHECKED_NAMESPACES
+        and name not in checked
+        and name not in NOT_HTML_PAGES
+    ]
+    assert unchecked == [], f"add {unchecked} to staff_pages or NOT_HTML_PAGES"
