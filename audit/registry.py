@@ -31,4 +31,7 @@ AUDITED_VIEWS: dict[str, Audited] = {
     "pumps:worklist_print": Audited("worklist (print-out)"),
     "pumps:pharmacy_orders": Audited("pharmacy order list"),
     "pumps:pharmacy_orders_csv": Audited("pharmacy order list (CSV export)"),
+    # What was sent (issue 15): the patient's messages and the staff outbox.
+    "outreach:patient_messages": Audited("patient messages", patient_kwarg="pk"),
+    "outreach:outbox": Audited("outbox (messages to patients)"),
 }

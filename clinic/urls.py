@@ -19,5 +19,6 @@ urlpatterns = [
     path("healthz/db", healthz_db, name="healthz_db"),  # no sign-in; asks the database
     path("admin/", admin.site.urls),
     path("patients/", include("web.patient_urls")),
+    path("outreach/", include("web.outreach_urls")),
     path("", include("web.pump_urls")),
 ]
