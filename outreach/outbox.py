@@ -158,21 +158,25 @@ def _hand_over(message: Message, patient: Patient, sms_backend: sms.SmsBackend, 
     return message.idempotency_key
 
 
-def send_claimed(messages: list[Message], result: RunResult) -> None:
+def send_claimed(messages: list[Message], result: RunResult, now: datetime | None = None) -> None:
     sms_backend = sms.get_backend() if any(m.channel == Channel.SMS for m in messages) else None
     mail = get_connection() if any(m.channel == Channel.EMAIL for m in messages) else None
     try:
         if mail is not None:
-            mail.open()
+            try:
+                mail.open()  # one connection for the batch
+            except Exception as error:  # each message then tries, fails and backs off
+                log.warning("mail server not reached: %s", error)
         for message in messages:
-            _send_one(message, sms_backend, mail, result)
+            _send_one(message, sms_backend, mail, result, now or timezone.now())
     finally:
         if mail is not None:
             mail.close()
 
 
-def _send_one(message: Message, sms_backend: Any, mail: Any, result: RunResult) -> None:
-    now = timezone.now()
+def _send_one(
+    message: Message, sms_backend: Any, mail: Any, result: RunResult, now: datetime
+) -> None:
     attempts = message.attempts + 1
     # Consent again, at send time: the row's patient as it is now.
     patient = Patient.objects.get(pk=message.patient_id)
@@ -188,10 +192,10 @@ def _send_one(message: Message, sms_backend: Any, mail: Any, result: RunResult) 
     try:
         provider_id = _hand_over(message, patient, sms_backend, mail)
     except sms.SmsError as error:
-        _after_failure(message, attempts, str(error), permanent=error.permanent, result=result)
+        _after_failure(message, attempts, str(error), error.permanent, result, now)
         return
     except Exception as error:  # SMTP and socket errors: temporary
-        _after_failure(message, attempts, f"{type(error).__name__}: {error}", False, result)
+        _after_failure(message, attempts, f"{type(error).__name__}: {error}", False, result, now)
         return
     if settings.OUTREACH_CRASH_AFTER_SEND:
         # Tests only: die between the hand-over and the mark (no cleanup, no commit).
@@ -209,7 +213,7 @@ def _send_one(message: Message, sms_backend: Any, mail: Any, result: RunResult) 
 
 
 def _after_failure(
-    message: Message, attempts: int, error: str, permanent: bool, result: RunResult
+    message: Message, attempts: int, error: str, permanent: bool, result: RunResult, now: datetime
 ) -> None:
     log.warning("message %s not sent (attempt %s): %s", message.pk, attempts, error)
     if permanent or attempts >= settings.OUTREACH_MAX_ATTEMPTS:
@@ -228,7 +232,7 @@ def _after_failure(
             attempts=attempts,
             last_error=error[:300],
             claim_token="",
-            next_attempt_at=timezone.now() + _backoff(attempts),
+            next_attempt_at=now + _backoff(attempts),
         )
         result.retried += 1
 
@@ -300,5 +304,5 @@ def send_due(*, now: datetime | None = None, limit: int | None = None) -> RunRes
         if not claimed:
             break
         result.claimed += len(claimed)
-        send_claimed(claimed, result)
+        send_claimed(claimed, result, now)
     return result
