@@ -104,18 +104,25 @@ def claim(*, now: datetime, limit: int, lease_seconds: int | None = None) -> lis
     docstring); committed before anything is sent."""
     lease = timedelta(seconds=lease_seconds or settings.OUTREACH_LEASE_SECONDS)
     token = uuid.uuid4().hex
-    with transaction.atomic():
-        candidates = Message.objects.filter(
-            state=MessageState.QUEUED, next_attempt_at__lte=now
-        ).order_by("next_attempt_at", "pk")
-        if connection.vendor == "postgresql":
-            candidates = candidates.select_for_update(skip_locked=True)
-        ids = list(candidates.values_list("pk", flat=True)[:limit])
-        if not ids:
-            return []
-        Message.objects.filter(pk__in=ids, state=MessageState.QUEUED).update(
-            state=MessageState.SENDING, claim_token=token, claimed_until=now + lease
-        )
+    candidates = Message.objects.filter(
+        state=MessageState.QUEUED, next_attempt_at__lte=now
+    ).order_by("next_attempt_at", "pk")
+    claimed = {"state": MessageState.SENDING, "claim_token": token, "claimed_until": now + lease}
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            ids = list(
+                candidates.select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit]
+            )
+            if not ids:
+                return []
+            Message.objects.filter(pk__in=ids, state=MessageState.QUEUED).update(**claimed)
+    else:
+        # SQLite: one UPDATE ... WHERE pk IN (SELECT ... LIMIT n) AND state='queued',
+        # a single statement that takes the write lock at once (a SELECT and then an
+        # UPDATE in one transaction could not upgrade its lock beside another worker).
+        Message.objects.filter(
+            pk__in=candidates.values("pk")[:limit], state=MessageState.QUEUED
+        ).update(**claimed)
     return list(
         Message.objects.filter(claim_token=token, state=MessageState.SENDING)
         .select_related("patient")
