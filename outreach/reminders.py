@@ -38,8 +38,9 @@ def visit_key(appointment: Appointment, offset: int) -> str:
 def reminder_times(scheduled_at: datetime, now: datetime) -> list[tuple[int, datetime]]:
     """(offset, due time) of the reminders a visit at ``scheduled_at`` gets when
     booked at ``now``: each offset's day at OUTREACH_SEND_AT, before the visit.
-    Offsets whose time has passed are dropped, except the nearest one, which goes
-    at once (a visit booked for tomorrow still gets its day-before reminder)."""
+    Offsets whose time has passed are dropped; when none is left ahead, the
+    nearest passed one goes at once (a visit booked this afternoon for tomorrow
+    still gets its day-before reminder)."""
     if scheduled_at <= now:
         return []
     visit_day = timezone.localtime(scheduled_at).date()
@@ -51,7 +52,7 @@ def reminder_times(scheduled_at: datetime, now: datetime) -> list[tuple[int, dat
             planned.append((offset, due))
     future = [(offset, due) for offset, due in planned if due > now]
     past = [(offset, now) for offset, due in planned if due <= now]
-    return ([past[-1]] if past else []) + future
+    return future or past[-1:]
 
 
 class Renderer:
@@ -115,7 +116,22 @@ def sync_visit(appointment_id: int, *, now: datetime | None = None) -> int:
     Message.objects.filter(appointment_id=appointment.pk, state=MessageState.QUEUED).exclude(
         dedupe_key__in=keys
     ).update(state=MessageState.CANCELLED, cancelled_reason=reason)
-    return queue(wanted)
+    # A visit restored to booked (or moved back): its cancelled, never-sent reminders
+    # are queued again, the same rows, so a key still means one message.
+    revived = 0
+    for message in wanted:
+        revived += Message.objects.filter(
+            dedupe_key=message.dedupe_key, state=MessageState.CANCELLED
+        ).update(
+            state=MessageState.QUEUED,
+            cancelled_reason="",
+            due_at=message.due_at,
+            next_attempt_at=message.due_at,
+            text=message.text,
+            subject=message.subject,
+            channel=message.channel,
+        )
+    return queue(wanted) + revived
 
 
 def on_visit_changed(sender: object, *, appointment_id: int, **kwargs: object) -> None:
