@@ -54,14 +54,18 @@ def shared_database(tmp_path: Path) -> Iterator[str]:
 
 
 def start_worker(database_url: str, provider_url: str, **env: str) -> subprocess.Popen[str]:
-    environment = os.environ | {
-        "DEBUG": "true",
-        "DATABASE_URL": database_url,
-        "OUTREACH_SMS_BACKEND": "outreach.sms.HttpSmsBackend",
-        "OUTREACH_SMS_URL": provider_url,
-        "OUTREACH_SMS_SECRET": SECRET,
-        "OUTREACH_BATCH_SIZE": "7",
-    } | env
+    environment = (
+        os.environ
+        | {
+            "DEBUG": "true",
+            "DATABASE_URL": database_url,
+            "OUTREACH_SMS_BACKEND": "outreach.sms.HttpSmsBackend",
+            "OUTREACH_SMS_URL": provider_url,
+            "OUTREACH_SMS_SECRET": SECRET,
+            "OUTREACH_BATCH_SIZE": "7",
+        }
+        | env
+    )
     return subprocess.Popen(
         [sys.executable, "manage.py", "send_due"],
         cwd=ROOT,
@@ -94,7 +98,7 @@ def test_two_worker_processes_send_each_message_exactly_once(provider, tmp_path)
     with shared_database(tmp_path) as url:
         workers = [start_worker(url, provider.url) for _ in range(2)]
         outputs = [worker.communicate(timeout=240) for worker in workers]
-    for worker, (out, err) in zip(workers, outputs, strict=True):
+    for worker, (_out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
     sent_by = [int(out.split()[-1]) for out, _ in outputs]
     assert sum(sent_by) == 120
@@ -121,7 +125,7 @@ def test_a_worker_killed_between_send_and_mark_leaves_no_duplicate(provider, tmp
 
         time.sleep(1.5)  # the dead worker's lease runs out
         survivor = start_worker(url, provider.url, OUTREACH_LEASE_SECONDS="1")
-        out, err = survivor.communicate(timeout=120)
+        _out, err = survivor.communicate(timeout=120)
         assert survivor.returncode == 0, err
     rows = list(Message.objects.order_by("pk"))
     assert [row.state for row in rows] == [MessageState.SENT] * 3
