@@ -394,6 +394,9 @@ OUTREACH_LEASE_SECONDS = int(os.environ.get("OUTREACH_LEASE_SECONDS", "300"))
 OUTREACH_MAX_ATTEMPTS = int(os.environ.get("OUTREACH_MAX_ATTEMPTS", "5"))
 OUTREACH_RETRY_BASE_SECONDS = int(os.environ.get("OUTREACH_RETRY_BASE_SECONDS", "60"))
 OUTREACH_BATCH_SIZE = int(os.environ.get("OUTREACH_BATCH_SIZE", "200"))
+# Outcomes are written every this many messages, in one transaction: a worker
+# that dies leaves at most this many rows "sending" for reconciliation.
+OUTREACH_MARK_EVERY = int(os.environ.get("OUTREACH_MARK_EVERY", "20"))
 # Tests only: the worker process exits right after the provider accepted a
 # message and before it is marked sent (a crash between send and mark).
 OUTREACH_CRASH_AFTER_SEND = env_bool("OUTREACH_CRASH_AFTER_SEND", False)
