@@ -40,8 +40,8 @@ class FakeProvider:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        port = self.server.server_address[1]
+        return f"http://127.0.0.1:{port}"
 
     def start(self) -> FakeProvider:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

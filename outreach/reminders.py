@@ -179,7 +179,7 @@ def queue_refill_calls(*, today: date, now: datetime | None = None) -> tuple[int
     pumps = list(
         Pump.objects.active()
         .with_statuses(today, policy.lookahead_days)
-        .filter(refill_status__in=[RefillStatus.DUE, RefillStatus.OVERDUE])
+        .filter(refill_status__in=[RefillStatus.DUE, RefillStatus.OVERDUE])  # type: ignore[misc]
         .exclude(Exists(booked))
         .select_related("patient")
         .order_by("pk")
@@ -216,12 +216,14 @@ def queue_refill_calls(*, today: date, now: datetime | None = None) -> tuple[int
                 )
         elif sent.state in (MessageState.SENT, MessageState.FAILED):
             outcome = "was sent" if sent.state == MessageState.SENT else "could not be sent"
+            # The annotation (SQL) shadows the model's refill_status() method.
+            status = RefillStatus(str(pump.__dict__["refill_status"])).label.lower()
             tasks.append(
                 StaffTask(
                     patient=pump.patient,
                     pump=pump,
                     message=sent,
-                    text=f"Refill {RefillStatus(pump.refill_status).label.lower()}, not booked: "
+                    text=f"Refill {status}, not booked: "
                     f"the 'please call us' message {outcome}. Phone the patient.",
                     dedupe_key=f"task:{key}",
                 )

@@ -68,7 +68,8 @@ def board_counts(now: datetime | None = None) -> dict[str, int]:
         ),
         "open_tasks": StaffTask.objects.filter(state=TaskState.OPEN),
     }
-    sqls, params = [], []
+    sqls: list[str] = []
+    params: list[Any] = []
     for queryset in parts.values():
         sql, part_params = _count_sql(queryset)
         sqls.append(sql)
