@@ -170,3 +170,40 @@ def test_a_template_with_clinical_words_or_other_fields_is_refused(admin_client,
     assert response.status_code == 200
     assert problem in response.content.decode()
     assert MessageTemplate.objects.count() == 0
+
+
+def test_registration_records_the_consent_source(nurse_client):
+    from patients.models import Patient
+
+    data = {
+        "mrn": "R-1",
+        "family_name": "Doe",
+        "given_name": "Jo",
+        "birth_date": "1960-05-01",
+        "indication": "failed_back",
+        "status": "referred",
+        "phone": "555-0199",
+        "contact_by": "sms",
+        "consent_to_contact": "on",
+        "consent_source": "paper_form",
+        "travel_buffer_days": "0",
+    }
+    response = nurse_client.post(reverse("patients:register"), data)
+    assert response.status_code == 302
+    patient = Patient.objects.get(mrn="R-1")
+    assert (patient.consent_source, patient.consent_to_contact) == ("paper_form", True)
+    assert patient.consent_recorded_on is not None
+    data |= {"mrn": "R-2", "consent_source": ""}
+    nurse_client.post(reverse("patients:register"), data)
+    assert Patient.objects.get(mrn="R-2").consent_source == "registration"
+    # One template language: the language is not asked.
+    page = nurse_client.get(reverse("patients:register")).content.decode()
+    assert 'name="preferred_language"' not in page
+    assert 'name="consent_source"' in page
+
+
+def test_the_language_is_asked_when_the_clinic_keeps_two(nurse_client, settings):
+    settings.OUTREACH_LANGUAGES = [("en", "English"), ("es", "Español")]
+    page = nurse_client.get(reverse("patients:register")).content.decode()
+    assert 'name="preferred_language"' in page
+    assert "Español" in page
