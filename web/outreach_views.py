@@ -23,10 +23,20 @@ PAGE_SIZE = 50
 
 
 class OutboxFilter(forms.Form):
-    state = forms.ChoiceField(choices=[("", "Any state"), *MessageState.choices], required=False)
-    channel = forms.ChoiceField(choices=[("", "Any channel"), *Channel.choices], required=False)
+    state = forms.ChoiceField(
+        choices=[("", "Any state"), *MessageState.choices],
+        required=False,
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
+    channel = forms.ChoiceField(
+        choices=[("", "Any channel"), *Channel.choices],
+        required=False,
+        widget=forms.Select(attrs={"class": "form-select"}),
+    )
     day = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="Due on"
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date", "class": "form-control"}),
+        label="Due on",
     )
 
 
