@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,8 +122,6 @@ def test_a_worker_killed_between_send_and_mark_leaves_no_duplicate(provider, tmp
         assert crashing.returncode == 17, err  # died by os._exit after the hand-over
         # The provider got the first message; its row is still "sending".
         assert len(provider.deliveries) == 1
-        import time
-
         time.sleep(1.5)  # the dead worker's lease runs out
         survivor = start_worker(url, provider.url, OUTREACH_LEASE_SECONDS="1")
         _out, err = survivor.communicate(timeout=120)
@@ -135,3 +134,63 @@ def test_a_worker_killed_between_send_and_mark_leaves_no_duplicate(provider, tmp
         row.idempotency_key for row in rows
     )
     assert rows[0].provider_id == provider.deliveries[0]["id"]
+
+
+def sent_count(url: str) -> int:
+    """Messages sent, read from the workers' database while they run."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+            return int(
+                db.execute("SELECT COUNT(*) FROM outreach_message WHERE state = 'sent'").fetchone()[
+                    0
+                ]
+            )
+    return Message.objects.filter(state=MessageState.SENT).count()
+
+
+def test_the_django_q2_cluster_runs_the_send_job_from_its_database_broker(provider, tmp_path):
+    """manage.py qcluster (the worker make run and production start) takes the
+    send job from the ORM broker and sends the due messages once."""
+    from django_q.tasks import async_task
+
+    queue_due(10)
+    async_task("outreach.worker.send_due")  # into the database broker
+    with shared_database(tmp_path) as url:
+        cluster = subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=os.environ
+            | {
+                "DEBUG": "true",
+                "DATABASE_URL": url,
+                "OUTREACH_SMS_BACKEND": "outreach.sms.HttpSmsBackend",
+                "OUTREACH_SMS_URL": provider.url,
+                "OUTREACH_SMS_SECRET": SECRET,
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and sent_count(url) < 10:
+                time.sleep(0.5)
+        finally:
+            cluster.terminate()
+            cluster.communicate(timeout=60)
+    assert Counter(Message.objects.values_list("state", flat=True)) == {MessageState.SENT: 10}
+    assert len(provider.deliveries) == 10
+
+
+@pytest.mark.django_db(transaction=False)
+def test_migrate_leaves_the_daily_and_the_frequent_schedule():
+    from django_q.models import Schedule
+
+    from outreach import worker
+
+    worker.ensure_schedules()  # idempotent: a second call adds nothing
+    daily = Schedule.objects.get(name=worker.DAILY)
+    frequent = Schedule.objects.get(name=worker.FREQUENT)
+    assert (daily.func, daily.schedule_type) == ("outreach.worker.queue_reminders", Schedule.DAILY)
+    assert (frequent.func, frequent.minutes) == ("outreach.worker.send_due", 1)
+    assert Schedule.objects.filter(func__startswith="outreach.").count() == 2
