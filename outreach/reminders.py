@@ -116,6 +116,15 @@ def sync_visit(appointment_id: int, *, now: datetime | None = None) -> int:
     Message.objects.filter(appointment_id=appointment.pk, state=MessageState.QUEUED).exclude(
         dedupe_key__in=keys
     ).update(state=MessageState.CANCELLED, cancelled_reason=reason)
+    if (
+        appointment.status == VisitStatus.BOOKED
+        and appointment.kind == VisitKind.REFILL
+        and appointment.pump_id
+    ):
+        # Booked: a "please call us to book" still waiting to go would be wrong now.
+        Message.objects.filter(
+            pump_id=appointment.pump_id, kind=MessageKind.REFILL_CALL, state=MessageState.QUEUED
+        ).update(state=MessageState.CANCELLED, cancelled_reason="refill booked")
     # A visit restored to booked (or moved back): its cancelled, never-sent reminders
     # are queued again, the same rows, so a key still means one message.
     revived = 0

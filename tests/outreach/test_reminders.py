@@ -176,6 +176,14 @@ def test_a_due_refill_not_booked_gets_one_message_then_a_staff_task(provider):
     assert len(provider.deliveries) == 1
 
 
+def test_booking_the_refill_cancels_a_please_call_message_not_yet_sent():
+    pump = due_refill_pump()
+    assert reminders.queue_refill_calls(today=clinic_today()) == (1, 0)
+    book(pump.patient, 3, kind=VisitKind.REFILL, pump=pump)
+    call = Message.objects.get(kind=MessageKind.REFILL_CALL)
+    assert (call.state, call.cancelled_reason) == (MessageState.CANCELLED, "refill booked")
+
+
 def test_a_booked_refill_gets_no_please_call_message():
     pump = due_refill_pump()
     book(pump.patient, 3, kind=VisitKind.REFILL, pump=pump)
