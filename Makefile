@@ -46,7 +46,11 @@ migrate: install
 seed: migrate
 	$(PY) manage.py seed_demo --if-empty
 
+# The outbox's worker (django-q2's qcluster: the daily reminder run and the
+# frequent send) runs beside the server; Ctrl-C (or the server stopping) stops both.
 run: seed
+	@trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py qcluster & QPID=$$!; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 test: install-dev browser

@@ -91,6 +91,9 @@ AUDITED_VIEWS: dict[str, Audited] = {
     "admin:view_on_site": Audited("admin link to a record's page"),
     # Issue 15: the contact attempt page shows the patient's phone and attempts.
     "patients:contact_attempt": Audited("contact attempts", model=PATIENT),
+    # What was sent (issue 15): the patient's messages and the staff outbox.
+    "outreach:patient_messages": Audited("patient messages", model=PATIENT),
+    "outreach:outbox": Audited("outbox (messages to patients)"),
 }
 
 NOT_PATIENT_DATA: frozenset[str] = frozenset(

@@ -60,6 +60,8 @@ FORMAT = "pump-clinic-backup"
 FORMAT_VERSION = 2
 
 # Whole apps, so a model added later is backed up without anyone remembering.
+# Not django_q (issue 15): the worker's broker queue, task log and schedules are
+# its working state, not the clinic's; migrate recreates the two schedules.
 # The two-step sign-in devices (issue 13) reference users: without them a restore
 # could not empty the users table on PostgreSQL, and staff would lose their apps.
 BACKED_UP_APPS = (
@@ -68,6 +70,8 @@ BACKED_UP_APPS = (
     "patients",
     "pumps",
     "care",
+    # The outbox (issue 15): what was sent to patients, consent changes, staff tasks.
+    "outreach",
     "audit",
     # Staff calendar feeds (issue 15): their tokens reference users, as the devices do.
     "feeds",

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from care.services import birth_date_refusal, event_date_refusal
-from patients.choices import ContactBy, PatientStatus
+from patients.choices import ConsentSource, ContactBy, PatientStatus
 from patients.models import Patient
 from patients.phones import normalise_phone, phone_refusal
 from pumps.models import Pump
@@ -39,6 +39,9 @@ class NewPatient:
     contact_by: str = ContactBy.NONE
     consent_to_contact: bool = False
     consent_recorded_on: date | None = None
+    # Where the consent came from (issue 15): "At registration" when not said.
+    consent_source: str = ""
+    preferred_language: str = ""
     travel_buffer_days: int = 0
     notes: str = ""
 
@@ -146,6 +149,10 @@ def register_patient(*, new: NewPatient, today: date, user: Any = None) -> Patie
         contact_by=new.contact_by,
         consent_to_contact=new.consent_to_contact,
         consent_recorded_on=consent_day if new.consent_to_contact else None,
+        consent_source=(new.consent_source or ConsentSource.REGISTRATION)
+        if new.consent_to_contact
+        else "",
+        preferred_language=new.preferred_language,
         travel_buffer_days=new.travel_buffer_days,
         notes=new.notes.strip(),
     )

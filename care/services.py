@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment
+from care.signals import visit_changed
 from patients.models import Patient
 from pumps import entry_safety
 from pumps.models import Pump
@@ -280,3 +281,12 @@ def close_visit_of_fill(
 ) -> None:
     """The receiver of pumps.signals.fill_recorded (connected in care.apps)."""
     close_refill_visit(pump_id=pump_id, refill_date=refill_date)
+
+
+def announce_visit_change(sender: object, instance: Appointment, **kwargs: object) -> None:
+    """post_save of a visit (connected in care.apps): tell the layers above care
+    (outreach's reminders) inside the same transaction. Not for a raw save (a
+    fixture or a backup being loaded): those rows come with their messages."""
+    if kwargs.get("raw"):
+        return
+    visit_changed.send(sender=Appointment, appointment_id=instance.pk)

@@ -61,6 +61,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "crispy_forms",
     "crispy_bootstrap5",
+    # The outbox's worker and scheduler (issue 15; README, "Reminders").
+    "django_q",
     "simple_history",
     "axes",
     # Only for its system check of the policy's settings; CSPMiddleware sets the header.
@@ -71,6 +73,7 @@ INSTALLED_APPS = [
     "care",
     "importer",
     "demo",
+    "outreach",
     "web",
     "audit",
     "backup",
@@ -367,3 +370,60 @@ PHONENUMBER_DEFAULT_REGION = os.environ.get("PHONENUMBER_DEFAULT_REGION", "US").
 # A compounded admixture is prepared to order and takes longer.
 PHARMACY_LEAD_DAYS = int(os.environ.get("PHARMACY_LEAD_DAYS", "7"))
 PHARMACY_LEAD_DAYS_COMPOUNDED = int(os.environ.get("PHARMACY_LEAD_DAYS_COMPOUNDED", "14"))
+
+# Reminders and the outbox (issue 15; README, "Reminders and the outbox").
+# The clinic's phone is the only number a message gives.
+CLINIC_PHONE = os.environ.get("CLINIC_PHONE", "555-0100")
+# Days before a booked visit that a reminder goes ("7,1": a week and a day before),
+# at this local time of day.
+OUTREACH_REMINDER_OFFSETS_DAYS = [
+    int(days) for days in os.environ.get("OUTREACH_REMINDER_OFFSETS_DAYS", "7,1").split(",") if days
+]
+OUTREACH_SEND_AT = os.environ.get("OUTREACH_SEND_AT", "09:00")
+# Template languages kept by the clinic: code:name pairs. With one language the
+# patient's preferred language is not asked.
+OUTREACH_LANGUAGES = [
+    tuple(pair.split(":", 1))
+    for pair in os.environ.get("OUTREACH_LANGUAGES", "en:English").split(",")
+    if ":" in pair
+]
+# SMS: outreach.sms.ConsoleSmsBackend (prints), outreach.sms.HttpSmsBackend (a
+# provider speaking the fake provider's HTTP protocol, HMAC-signed) or
+# outreach.sms.TwilioSmsBackend (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM).
+OUTREACH_SMS_BACKEND = os.environ.get("OUTREACH_SMS_BACKEND", "outreach.sms.ConsoleSmsBackend")
+OUTREACH_SMS_URL = os.environ.get("OUTREACH_SMS_URL", "")
+OUTREACH_SMS_SECRET = os.environ.get("OUTREACH_SMS_SECRET", "")
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
+# The address staff and patients reach the app by, for the unsubscribe link in emails.
+OUTREACH_SITE_URL = os.environ.get("OUTREACH_SITE_URL", "http://127.0.0.1:8000")
+# A worker's claim on a message lasts this long; a "sending" row older than that
+# is reconciled (outreach.outbox.reconcile_stale), never re-sent blindly.
+OUTREACH_LEASE_SECONDS = int(os.environ.get("OUTREACH_LEASE_SECONDS", "300"))
+OUTREACH_MAX_ATTEMPTS = int(os.environ.get("OUTREACH_MAX_ATTEMPTS", "5"))
+OUTREACH_RETRY_BASE_SECONDS = int(os.environ.get("OUTREACH_RETRY_BASE_SECONDS", "60"))
+OUTREACH_BATCH_SIZE = int(os.environ.get("OUTREACH_BATCH_SIZE", "200"))
+# Outcomes are written every this many messages, in one transaction: a worker
+# that dies leaves at most this many rows "sending" for reconciliation.
+OUTREACH_MARK_EVERY = int(os.environ.get("OUTREACH_MARK_EVERY", "20"))
+# Tests only: the worker process exits right after the provider accepted a
+# message and before it is marked sent (a crash between send and mark).
+OUTREACH_CRASH_AFTER_SEND = env_bool("OUTREACH_CRASH_AFTER_SEND", False)
+
+# django-q2: the database (ORM) broker by default, Redis when Q_REDIS_URL is set.
+Q_CLUSTER: dict[str, object] = {
+    "name": "clinic",
+    "workers": int(os.environ.get("Q_WORKERS", "1")),
+    "timeout": 240,
+    "retry": 300,
+    "catch_up": False,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": 250,
+    "poll": 2,
+}
+if os.environ.get("Q_REDIS_URL"):
+    Q_CLUSTER["redis"] = os.environ["Q_REDIS_URL"]
+else:
+    Q_CLUSTER["orm"] = "default"

@@ -29,5 +29,6 @@ urlpatterns = [
     path("patients/", include("web.patient_urls")),
     # Staff calendar feeds (issue 15): the feed itself needs no sign-in, its address is secret.
     path("feeds/", include("feeds.urls")),
+    path("outreach/", include("web.outreach_urls")),
     path("", include("web.pump_urls")),
 ]

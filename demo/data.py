@@ -49,7 +49,11 @@ from care.choices import (
 )
 from care.models import Appointment, Complication, MriScan, Trial
 from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
-from patients.choices import Indication, PatientStatus
+from outreach import reminders
+from outreach.choices import Channel, MessageKind, MessageState
+from outreach.consent import withdraw_consent
+from outreach.models import ConsentEvent, Message, StaffTask
+from patients.choices import ConsentSource, ContactBy, Indication, PatientStatus
 from patients.models import Patient
 from patients.phones import normalise_phone
 from pumps import schedule, services
@@ -147,6 +151,9 @@ def delete_clinical_data() -> int:
     The catalogue, the drug table, the policy and the staff stay.
     """
     patients = Patient.objects.count()
+    # The outbox first: its rows point at patients, pumps and visits (no history).
+    for outreach_model in (StaffTask, Message, ConsentEvent):
+        outreach_model._default_manager.all().delete()  # type: ignore[attr-defined]
     for model in CLINICAL_MODELS_DELETE_ORDER:
         model._default_manager.all().delete()  # type: ignore[attr-defined]
     # Deleting writes a "-" history row for each record; the history goes last.
@@ -348,6 +355,7 @@ class DemoSummary:
     trials: int = 0
     refill_counts: dict[str, int] = field(default_factory=dict)
     battery_counts: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, int] = field(default_factory=dict)
 
 
 class DemoClinic:
@@ -1400,6 +1408,7 @@ def build_demo_clinic(*, today: date, seed: int = RANDOM_SEED) -> DemoSummary:
     """Create the demo staff and clinic. Call inside a transaction, on an empty clinic."""
     staff = ensure_demo_staff()
     DemoClinic(today=today, staff=staff, seed=seed).build()
+    messages = seed_outreach(today=today, seed=seed)
     refill, battery = status_counts(today)
     return DemoSummary(
         today=today,
@@ -1410,7 +1419,86 @@ def build_demo_clinic(*, today: date, seed: int = RANDOM_SEED) -> DemoSummary:
         trials=Trial.objects.count(),
         refill_counts={status.value: refill[status.value] for status in RefillStatus},
         battery_counts={status.value: battery[status.value] for status in BatteryStatus},
+        messages=messages,
     )
+
+
+def seed_outreach(*, today: date, seed: int = RANDOM_SEED) -> dict[str, int]:
+    """Reminders in the demo (issue 15): most implanted patients consent (SMS or
+    email, with the day and source), one replied STOP; the reminders of the coming
+    week are queued by the same daily run the worker does, and the last two months'
+    visits have their sent reminders (one failed), so the outbox has a history.
+    ``make run``'s worker then sends what is due through the console backends."""
+    rng = random.Random(seed + 15)
+    implanted = list(
+        Patient.objects.filter(status=PatientStatus.IMPLANTED).order_by("mrn").only("pk")
+    )
+    for index, patient in enumerate(implanted):
+        if index % 5 == 4:
+            continue  # no consent recorded: "awaiting consent" on the board
+        by_email = index % 4 == 1
+        Patient.objects.filter(pk=patient.pk).update(
+            contact_by=ContactBy.EMAIL if by_email else ContactBy.SMS,
+            email=f"patient{index}@example.org" if by_email else "",
+            consent_to_contact=True,
+            consent_recorded_on=today - timedelta(days=rng.randint(30, 700)),
+            consent_source=rng.choice([ConsentSource.PAPER_FORM, ConsentSource.VERBAL]),
+        )
+    stopped = next(
+        (p for p in Patient.objects.filter(contact_by=ContactBy.SMS).order_by("-mrn")[:1]), None
+    )
+    if stopped is not None:
+        withdraw_consent(
+            stopped, source=ConsentSource.SMS_REPLY, detail=f"SMS reply “STOP” from {stopped.phone}"
+        )
+    queued = reminders.daily_run(today=today)
+    # The last two months' visits of consenting patients: their day-before reminder went.
+    now = timezone.now()
+    past = (
+        Appointment.objects.filter(
+            scheduled_at__lt=now,
+            scheduled_at__gte=now - timedelta(days=60),
+            patient__consent_to_contact=True,
+        )
+        .select_related("patient")
+        .order_by("scheduled_at")
+    )
+    history = []
+    for visit in past:
+        channel = str(visit.patient.contact_by)
+        rendered = reminders.Renderer()(MessageKind.VISIT_REMINDER, channel, "", visit.scheduled_at)
+        due = visit.scheduled_at - timedelta(days=1)
+        history.append(
+            Message(
+                patient=visit.patient,
+                kind=MessageKind.VISIT_REMINDER,
+                channel=channel,
+                appointment=visit,
+                pump_id=visit.pump_id,
+                subject=rendered.subject,
+                text=rendered.text,
+                to=visit.patient.phone if channel == Channel.SMS else visit.patient.email,
+                due_at=due,
+                next_attempt_at=due,
+                state=MessageState.SENT,
+                attempts=1,
+                sent_at=due + timedelta(seconds=rng.randint(2, 90)),
+                provider_id=f"console-demo-{visit.pk}",
+                dedupe_key=f"{reminders.visit_key(visit, 1)}",
+            )
+        )
+    if history:
+        failed = history[len(history) // 2]
+        failed.state = MessageState.FAILED
+        failed.sent_at = None
+        failed.provider_id = ""
+        failed.attempts = 5
+        failed.last_error = "provider answered 503"
+    Message.objects.bulk_create(history, ignore_conflicts=True)
+    return {
+        "queued": queued["visit_reminders"] + queued["refill_calls"],
+        "history": len(history),
+    }
 
 
 def counts_text(values: Iterable[tuple[str, int]]) -> str:

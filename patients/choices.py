@@ -30,3 +30,14 @@ class ContactBy(models.TextChoices):
     PHONE = "phone", "Phone call"
     SMS = "sms", "Text message (SMS)"
     EMAIL = "email", "Email"
+
+
+class ConsentSource(models.TextChoices):
+    """Where the patient's consent to be contacted (or its withdrawal) came from."""
+
+    PAPER_FORM = "paper_form", "Signed form"
+    VERBAL = "verbal", "Said so to staff (in person or by phone)"
+    REGISTRATION = "registration", "At registration"
+    SMS_REPLY = "sms_reply", "SMS reply (STOP)"
+    EMAIL_LINK = "email_link", "Unsubscribe link in an email"
+    STAFF = "staff", "Recorded by staff"

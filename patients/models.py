@@ -12,7 +12,7 @@ from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from core.bounds import EARLIEST_DATE, LATEST_DATE
-from patients.choices import ContactBy, Indication, PatientStatus
+from patients.choices import ConsentSource, ContactBy, Indication, PatientStatus
 
 
 class EnteredInError(models.Model):
@@ -110,6 +110,18 @@ class Patient(models.Model):
     # said yes, and the day says which consent form was in force.
     consent_to_contact = models.BooleanField("consents to be contacted", default=False)
     consent_recorded_on = models.DateField(null=True, blank=True)
+    # Where the consent came from (issue 15), and the language of the messages
+    # when the clinic keeps templates in more than one (OUTREACH_LANGUAGES).
+    consent_source = models.CharField(
+        "consent source", max_length=20, choices=ConsentSource.choices, blank=True
+    )
+    preferred_language = models.CharField("preferred language", max_length=10, blank=True)
+    # The last withdrawal of consent (an SMS STOP, an unsubscribe link, staff):
+    # shown on the patient page; outreach.ConsentEvent keeps every change.
+    consent_withdrawn_at = models.DateTimeField("consent withdrawn at", null=True, blank=True)
+    consent_withdrawn_via = models.CharField(
+        "consent withdrawn via", max_length=20, choices=ConsentSource.choices, blank=True
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -18,6 +18,7 @@ PACKAGES = (
     "patients",
     "pumps",
     "care",
+    "outreach",
     "importer",
     "demo",
     "web",
@@ -57,3 +58,19 @@ def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "pumps is not allowed to import care" in result.stdout
     assert "pumps.bulk -> care.models" in result.stdout
+
+
+def test_care_cannot_reach_up_into_outreach(tmp_path: Path) -> None:
+    """Visits tell outreach by a signal (care.signals.visit_changed), never by import."""
+    for package in PACKAGES_ALL:
+        shutil.copytree(
+            ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    with (tmp_path / "care" / "services.py").open("a") as module:
+        module.write("\nfrom outreach.reminders import sync_visit  # noqa: E402,F401\n")
+
+    result = lint_imports(tmp_path)
+
+    assert result.returncode != 0
+    assert "care is not allowed to import outreach" in result.stdout

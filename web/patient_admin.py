@@ -106,6 +106,8 @@ class PatientAdminForm(forms.ModelForm):
             "contact_by",
             "consent_to_contact",
             "consent_recorded_on",
+            "consent_source",
+            "preferred_language",
             "indication",
             "status",
             "treating_physician",
@@ -178,7 +180,7 @@ class PatientAdmin(HistoryReadOnlyAdmin):
         "treating_physician",
     ]
     search_fields = ["mrn", "family_name", "given_name"]
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "consent_withdrawn_at", "consent_withdrawn_via"]
     inlines = [PumpInline]
     show_full_result_count = False
     fieldsets = [
@@ -196,7 +198,15 @@ class PatientAdmin(HistoryReadOnlyAdmin):
         ("Care", {"fields": ["indication", "status", "treating_physician"]}),
         (
             "Contact",
-            {"fields": ["email", "contact_by", ("consent_to_contact", "consent_recorded_on")]},
+            {
+                "fields": [
+                    "email",
+                    "contact_by",
+                    ("consent_to_contact", "consent_recorded_on", "consent_source"),
+                    "preferred_language",
+                    ("consent_withdrawn_at", "consent_withdrawn_via"),
+                ]
+            },
         ),
         ("Scheduling", {"fields": ["travel_buffer_days"]}),
         (None, {"fields": ["notes", "created_at"]}),

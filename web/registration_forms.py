@@ -7,11 +7,12 @@ from typing import Any
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Field, Fieldset, Layout, Submit
 from django import forms
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from care.registration import MAX_TRAVEL_BUFFER_DAYS, NewPatient
 from core.roles import PHYSICIAN
-from patients.choices import ContactBy, Indication, PatientStatus
+from patients.choices import ConsentSource, ContactBy, Indication, PatientStatus
 from web.device_forms import DATE
 
 
@@ -60,6 +61,20 @@ class RegisterPatientForm(forms.Form):
         required=False,
         help_text="Today when left empty and consent is ticked.",
     )
+    consent_source = forms.ChoiceField(
+        label="Consent given by",
+        choices=[
+            ("", "---------"),
+            (ConsentSource.PAPER_FORM, ConsentSource.PAPER_FORM.label),
+            (ConsentSource.VERBAL, ConsentSource.VERBAL.label),
+            (ConsentSource.REGISTRATION, ConsentSource.REGISTRATION.label),
+        ],
+        required=False,
+        help_text="“At registration” when left empty and consent is ticked.",
+    )
+    preferred_language = forms.ChoiceField(
+        label="Language of messages", choices=[("", "---------")], required=False
+    )
     travel_buffer_days = forms.IntegerField(
         label="Travel buffer (days)",
         initial=0,
@@ -75,6 +90,12 @@ class RegisterPatientForm(forms.Form):
         self.fields["treating_physician"].label_from_instance = (  # type: ignore[attr-defined]
             lambda user: user.get_full_name() or user.username
         )
+        # Asked only when the clinic keeps templates in more than one language.
+        languages = list(settings.OUTREACH_LANGUAGES)
+        if len(languages) > 1:
+            self.fields["preferred_language"].choices = [("", "---------"), *languages]  # type: ignore[attr-defined]
+        else:
+            del self.fields["preferred_language"]
         self.helper = FormHelper()
         self.helper.form_id = "register-form"
         self.helper.attrs = {"data-once": "true"}
@@ -88,7 +109,11 @@ class RegisterPatientForm(forms.Form):
             Fieldset(
                 "Contact",
                 _row("phone", "email", "contact_by"),
-                _row("consent_to_contact", "consent_recorded_on", "travel_buffer_days"),
+                _row("consent_to_contact", "consent_recorded_on", "consent_source"),
+                _row(
+                    *(["preferred_language"] if len(settings.OUTREACH_LANGUAGES) > 1 else []),
+                    "travel_buffer_days",
+                ),
                 "notes",
             ),
             Submit("save", "Register patient"),
@@ -109,6 +134,8 @@ class RegisterPatientForm(forms.Form):
             contact_by=data["contact_by"],
             consent_to_contact=data["consent_to_contact"],
             consent_recorded_on=data["consent_recorded_on"],
+            consent_source=data["consent_source"],
+            preferred_language=data.get("preferred_language", ""),
             travel_buffer_days=data["travel_buffer_days"],
             notes=data["notes"],
         )

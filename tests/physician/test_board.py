@@ -217,11 +217,12 @@ def test_the_board_query_count_is_pinned_and_does_not_grow(physician, today):
     add_pumps(3, today)
     # 1 session, 2 user, 3 user's roles, 4 schedule policy, 5 row count, 6 the page's
     # pumps (patient, physician, model, latest fill and drug joined; statuses and
-    # the discrepancy flag annotated), 7-9 the filter choices: drugs, pump models,
-    # physicians.
-    assert count_queries(physician, URL) == 9
+    # the discrepancy flag annotated), 7 the outbox's counts (sent, failed, awaiting
+    # consent, open tasks: one statement, issue 15), 8-10 the filter choices: drugs,
+    # pump models, physicians.
+    assert count_queries(physician, URL) == 10
     add_pumps(27, today)
-    assert count_queries(physician, URL) == 9
+    assert count_queries(physician, URL) == 10
 
 
 def test_the_csv_query_count_is_pinned_and_does_not_grow(physician, today):

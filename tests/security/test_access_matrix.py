@@ -68,6 +68,13 @@ MATRIX: dict[str, Row] = {
     "patients:set_visit_status": ({"pk": "appointment"}, SIGN_IN, NOT_ALLOWED, NOT_ALLOWED, FORBIDDEN),
     # The physician's review (issue 4): everyone reads, only physicians decide.
     "pumps:board": ({}, SIGN_IN, OK, OK, OK),
+    # What was sent (issue 15): staff pages; the SMS provider's webhook (POST only,
+    # signed) and the email's unsubscribe link (a signed token: a wrong one is a 400 page).
+    "outreach:outbox": ({}, SIGN_IN, OK, OK, OK),
+    "outreach:patient_messages": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
+    "outreach:task_done": ({"pk": "patient"}, SIGN_IN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
+    "outreach:sms_inbound": ({}, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
+    "outreach:unsubscribe": ({"token": "patient"}, "400", "400", "400", "400"),
     "pumps:help_entry_safety": ({}, SIGN_IN, OK, OK, OK),
     "pumps:board_csv": ({}, SIGN_IN, OK, OK, OK),
     "patients:review_queue": ({}, SIGN_IN, OK, OK, OK),
@@ -214,7 +221,7 @@ def test_role_gets_the_expected_answer(
 
 # URLs whose arguments are a signed link, not record ids: a wrong one is answered
 # with a page saying the link does not work (tests/accounts/test_passwords.py).
-SIGNED_LINKS = {"accounts:password_reset_confirm"}
+SIGNED_LINKS = {"accounts:password_reset_confirm", "outreach:unsubscribe"}
 ID_CASES = [
     (name, role)
     for name, (spec, *_) in MATRIX.items()

@@ -334,6 +334,13 @@ NEVER_BACKED_UP = {
     "axes.accessattemptexpiration",
     "axes.accessfailurelog",
     "axes.accesslog",
+    # django-q2's broker queue, task log and schedules (issue 15): the worker's
+    # working state, not the clinic's; migrate recreates the two schedules.
+    "django_q.ormq",
+    "django_q.task",
+    "django_q.success",
+    "django_q.failure",
+    "django_q.schedule",
 }
 
 

@@ -100,6 +100,11 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Refill status today: {counts_text(summary.refill_counts.items())}.")
         self.stdout.write(f"Battery status today: {counts_text(summary.battery_counts.items())}.")
+        self.stdout.write(
+            f"Reminders: {summary.messages.get('queued', 0)} queued, "
+            f"{summary.messages.get('history', 0)} sent or failed in the last two months "
+            "(the worker of make run sends what is due to the console)."
+        )
         port = os.environ.get("PORT", "8000")
         names = ", ".join(SIGN_IN_AS[:-1]) + f" or {SIGN_IN_AS[-1]}"
         self.stdout.write(
