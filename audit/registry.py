@@ -94,6 +94,7 @@ AUDITED_VIEWS: dict[str, Audited] = {
     # What was sent (issue 15): the patient's messages and the staff outbox.
     "outreach:patient_messages": Audited("patient messages", model=PATIENT),
     "outreach:outbox": Audited("outbox (messages to patients)"),
+    "outreach:task_done": Audited("outbox task done", model="outreach.stafftask"),
 }
 
 NOT_PATIENT_DATA: frozenset[str] = frozenset(
@@ -126,6 +127,11 @@ NOT_PATIENT_DATA: frozenset[str] = frozenset(
         "accounts:password_reset_done",
         "accounts:password_reset_confirm",
         "accounts:password_reset_complete",
+        # No sign-in (issue 15): the SMS provider's signed webhook and the email's
+        # signed unsubscribe link. A withdrawal is in the patient's consent log
+        # (outreach.ConsentEvent), which staff see on the patient's messages page.
+        "outreach:sms_inbound",
+        "outreach:unsubscribe",
         # A member's own calendar feed addresses (issue 15): no patient data.
         "feeds:manage",
         "feeds:revoke",
@@ -150,7 +156,14 @@ SYSTEM_MODELS: frozenset[str] = frozenset(
         "axes.accessfailurelog",
         "otp_totp.totpdevice",  # two-step sign-in devices (django-otp)
         "otp_static.staticdevice",
-        "feeds.feedtoken",  # a calendar feed's hashed secret and its owner
+        "outreach.messagetemplate",  # reminder wording: never a patient's data
+        "feeds.feedtoken",
+        # The outbox worker's schedules, queue and finished tasks (django-q2): the
+        # jobs carry no patient data (outreach/worker.py).
+        "django_q.schedule",
+        "django_q.success",
+        "django_q.failure",
+        "django_q.ormq",  # a calendar feed's hashed secret and its owner
     }
 )
 
@@ -167,6 +180,9 @@ PATIENT_FIELDS: dict[str, tuple[str, str]] = {
     "care.mriscan": ("patient_id", "patient__mrn"),
     "care.appointment": ("patient_id", "patient__mrn"),
     "care.contactattempt": ("patient_id", "patient__mrn"),
+    "outreach.stafftask": ("patient_id", "patient__mrn"),
+    "outreach.message": ("patient_id", "patient__mrn"),
+    "outreach.consentevent": ("patient_id", "patient__mrn"),
     "audit.auditentry": ("patient_id", "patient_mrn"),
 }
 HISTORICAL_PATIENT: tuple[str, str] = ("id", "mrn")  # a patient's history row

@@ -261,3 +261,15 @@ def daily_run(*, today: date | None = None, now: datetime | None = None) -> dict
     visits = queue_visit_reminders(now=now)
     calls, tasks = queue_refill_calls(today=today, now=now)
     return {"visit_reminders": visits, "refill_calls": calls, "staff_tasks": tasks}
+
+
+def close_task(task: StaffTask, *, now: datetime) -> bool:
+    """Mark a "to phone" task done (staff phoned the patient); False if it was
+    closed already (another nurse, or the refill was booked meanwhile).
+
+    Who closed it is in the view log (the task page's POST is recorded).
+    """
+    closed = StaffTask.objects.filter(pk=task.pk, state=TaskState.OPEN).update(
+        state=TaskState.DONE, done_at=now
+    )
+    return closed == 1

@@ -30,6 +30,8 @@ from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_q.admin import FailAdmin, QueueAdmin, ScheduleAdmin, TaskAdmin
+from django_q.models import Failure, OrmQ, Schedule, Success
 
 from core.roles import ADMINISTRATOR, ALL_ROLES, has_role
 
@@ -81,8 +83,15 @@ class DeviceAdmin(SystemAdmin):
     edit_roles = ()
 
 
-# Users, groups, sign-in lockouts and two-step devices, registered by their own apps with
-# Django's permissions: registered again, asked of the role.
+class WorkerRecordAdmin(SystemAdmin):
+    """The outbox worker's queue and finished tasks (django-q2): written by the
+    worker only; the Administrator reads them and may clear them."""
+
+    edit_roles = ()
+
+
+# Users, groups, sign-in lockouts, two-step devices and the worker's records, registered
+# by their own apps with Django's permissions: registered again, asked of the role.
 for _model, _admin_class, _roles in (
     (User, UserAdmin, SystemAdmin),
     (Group, GroupAdmin, SystemAdmin),
@@ -91,6 +100,10 @@ for _model, _admin_class, _roles in (
     (AccessFailureLog, AccessFailureLogAdmin, LockoutAdmin),
     (TOTPDevice, TOTPDeviceAdmin, DeviceAdmin),
     (StaticDevice, StaticDeviceAdmin, DeviceAdmin),
+    (Schedule, ScheduleAdmin, SystemAdmin),
+    (Success, TaskAdmin, WorkerRecordAdmin),
+    (Failure, FailAdmin, WorkerRecordAdmin),
+    (OrmQ, QueueAdmin, WorkerRecordAdmin),
 ):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)

@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from outreach import texts
 from outreach.choices import Channel
 from outreach.models import MessageTemplate
+from web.admin_access import SYSTEM, RoleAdmin
 
 
 class MessageTemplateForm(forms.ModelForm):
@@ -34,7 +35,11 @@ class MessageTemplateForm(forms.ModelForm):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(RoleAdmin, admin.ModelAdmin):
+    # Running the system: the administrator writes, previews and approves.
+    view_roles = SYSTEM
+    edit_roles = SYSTEM
+    delete_roles = SYSTEM  # the built-in text is used again
     form = MessageTemplateForm
     list_display = ["__str__", "in_use"]
     readonly_fields = ["approved_by", "approved_at"]

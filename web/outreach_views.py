@@ -12,9 +12,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from core.roles import staff_required
-from outreach import optout, selectors, sms
-from outreach.choices import Channel, MessageState, TaskState
+from core.roles import clinical_staff_required, form_page, read_only_page, staff_required
+from outreach import optout, reminders, selectors, sms
+from outreach.choices import Channel, MessageState
 from outreach.models import ConsentEvent, Message, StaffTask
 from outreach.outbox import read_unsubscribe_token
 from patients.models import Patient
@@ -40,6 +40,7 @@ class OutboxFilter(forms.Form):
     )
 
 
+@read_only_page
 @staff_required
 def outbox_page(request: HttpRequest) -> HttpResponse:
     form = OutboxFilter(request.GET or None)
@@ -67,18 +68,16 @@ def outbox_page(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_required
 @require_POST
+@clinical_staff_required
 def task_done(request: HttpRequest, pk: int) -> HttpResponse:
-    task = get_object_or_404(StaffTask, pk=pk)
-    if task.state == TaskState.OPEN:
-        StaffTask.objects.filter(pk=task.pk, state=TaskState.OPEN).update(
-            state=TaskState.DONE, done_at=timezone.now()
-        )
+    task = get_object_or_404(StaffTask.objects.select_related("patient"), pk=pk)
+    if reminders.close_task(task, now=timezone.now()):
         flash.success(request, f"Task for {task.patient.full_name} marked done.")
     return redirect("outreach:outbox")
 
 
+@read_only_page
 @staff_required
 def patient_messages(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
@@ -110,6 +109,7 @@ def sms_inbound(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+@form_page
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """The email's link: the signed token names the patient. GET asks (mail
     scanners open links), POST withdraws at once (also RFC 8058 one-click)."""

@@ -182,7 +182,7 @@ def test_registration_records_the_consent_source(nurse_client):
         "birth_date": "1960-05-01",
         "indication": "failed_back",
         "status": "referred",
-        "phone": "555-0199",
+        "phone": "312-555-0199",
         "contact_by": "sms",
         "consent_to_contact": "on",
         "consent_source": "paper_form",

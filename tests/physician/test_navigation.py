@@ -49,7 +49,8 @@ DECISION_PAGES = {
     "patients:record_complication",
 }
 DEVICE_PAGES = {"pumps:explant", "pumps:implant"}
-HREF = re.compile(r'href="([^"#]*)"')
+# Links a person follows (<a>), not the page's own resources (<link rel=icon>...).
+HREF = re.compile(r'<a\b[^>]*?\shref="([^"#]*)"')
 # Links are read from this many instances of each page (patient pages differ by
 # data, not by template); every link found on them is followed.
 PAGES_READ_PER_VIEW = 3

@@ -72,7 +72,7 @@ MATRIX: dict[str, Row] = {
     # signed) and the email's unsubscribe link (a signed token: a wrong one is a 400 page).
     "outreach:outbox": ({}, SIGN_IN, OK, OK, OK),
     "outreach:patient_messages": ({"pk": "patient"}, SIGN_IN, OK, OK, OK),
-    "outreach:task_done": ({"pk": "patient"}, SIGN_IN, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
+    "outreach:task_done": ({"pk": "patient"}, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
     "outreach:sms_inbound": ({}, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED, NOT_ALLOWED),
     "outreach:unsubscribe": ({"token": "patient"}, "400", "400", "400", "400"),
     "pumps:help_entry_safety": ({}, SIGN_IN, OK, OK, OK),

@@ -36,12 +36,14 @@ from django.urls import resolve, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_q.models import OrmQ, Schedule, Task
 
 from audit.models import AuditEntry
 from audit.registry import is_recorded
 from care.models import Complication, ContactAttempt
 from core.roles import PHYSICIAN
 from feeds.models import FeedToken
+from outreach.models import MessageTemplate
 from patients.models import Patient
 from pumps.models import DoseAdjustment
 from tests.factories import UserFactory
@@ -91,6 +93,21 @@ def every_kind(clinic_objects: dict[str, Any], role_users: dict[str, Any]) -> di
     )
     FeedToken.objects.create(user=role_users["nurse"], scope="mine", token_hash="0" * 64)
     AuditEntry.objects.create(username="someone", view_name="x", what="y", path="/")
+    now = timezone.now()
+    for success in (True, False):  # the admin's Success and Failure pages
+        Task.objects.create(
+            id=f"{success:d}" * 32,
+            name=f"job{success:d}",
+            func="math.floor",
+            started=now,
+            stopped=now,
+            success=success,
+        )
+    Schedule.objects.create(func="math.floor")
+    MessageTemplate.objects.create(
+        kind="visit_reminder", channel="sms", body="{clinic_name}: {date} {time}"
+    )
+    OrmQ.objects.create(key="default", payload="x", lock=now)
     seen = {"user_agent": "test", "ip_address": "10.0.0.9", "http_accept": "*/*", "path_info": "/"}
     AccessAttempt.objects.create(
         username="nobody", get_data="", post_data="", failures_since_start=1, **seen
