@@ -34,6 +34,7 @@ from care import services as patient_services
 from care.choices import VisitKind
 from care.models import Complication, MriScan, Trial
 from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from outreach.outbox import unsubscribe_token
 from patients.models import Patient
 from tests.browser.conftest import ARTIFACTS, CHROMIUM, DESKTOP
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
@@ -191,6 +192,9 @@ def staff_pages(clinic: dict[str, Any]) -> list[Page]:
         Page("contact attempts, errors", reverse("patients:contact_attempt", args=[p]), True),
         Page("calendar feeds", reverse("feeds:manage")),
         Page("audit export", reverse("audit:export")),
+        Page("outbox", reverse("outreach:outbox")),
+        Page("outbox, filter errors", reverse("outreach:outbox") + "?day=2026-02-31&state=nope"),
+        Page("patient messages", reverse("outreach:patient_messages", args=[p])),
         Page("not found", "/patients/999999/"),
     ]
 
@@ -208,8 +212,10 @@ NOT_HTML_PAGES = {
     "accounts:two_step_verify",  # asked only mid sign-in (tests/browser/test_two_step.py)
     "accounts:recovery_codes",  # shown once after set-up (tests/browser/test_two_step.py)
     "accounts:two_step_remove",  # needs a device (tests/browser/test_two_step.py)
+    "outreach:task_done",  # POST only
+    "outreach:sms_inbound",  # the SMS provider's webhook
 }
-CHECKED_NAMESPACES = ("patients", "pumps", "accounts", "feeds", "audit")
+CHECKED_NAMESPACES = ("patients", "pumps", "accounts", "feeds", "audit", "outreach")
 
 
 def admin_pages(clinic: dict[str, Any]) -> list[Page]:
@@ -234,10 +240,12 @@ def admin_pages(clinic: dict[str, Any]) -> list[Page]:
         Page("admin refill history", f"/admin/pumps/refill/{refill.pk}/history/"),
         Page("admin visits", "/admin/care/appointment/"),
         Page("admin trials", "/admin/care/trial/"),
+        Page("admin message templates", "/admin/outreach/messagetemplate/"),
+        Page("admin add message template", "/admin/outreach/messagetemplate/add/"),
     ]
 
 
-def signed_out_pages() -> list[Page]:
+def signed_out_pages(clinic: dict[str, Any]) -> list[Page]:
     return [
         Page("sign in", reverse("login")),
         Page("sign in, refused", reverse("login"), True),
@@ -246,6 +254,12 @@ def signed_out_pages() -> list[Page]:
         Page("password reset, bad link", "/accounts/password/reset/MQ/bad-token/"),
         Page("password reset done", reverse("accounts:password_reset_complete")),
         Page("admin sign in", "/admin/login/"),
+        # The patient's page from an email's unsubscribe link (signed; a bad link: 400).
+        Page(
+            "unsubscribe",
+            reverse("outreach:unsubscribe", args=[unsubscribe_token(clinic["patient"].pk, 1)]),
+        ),
+        Page("unsubscribe, bad link", reverse("outreach:unsubscribe", args=["bad"])),
     ]
 
 
@@ -368,7 +382,7 @@ ROLES: dict[str, Callable[[dict[str, Any]], list[Page]]] = {
     "nurse": staff_pages,
     "physician": staff_pages,
     "admin": lambda clinic: staff_pages(clinic) + admin_pages(clinic),
-    "signed-out": lambda clinic: signed_out_pages(),
+    "signed-out": signed_out_pages,
 }
 
 
@@ -517,7 +531,7 @@ def test_the_favicon_answers(axe_page, clinic) -> None:  # type: ignore[no-untyp
 @pytest.mark.django_db
 def test_every_staff_page_is_checked(clinic) -> None:  # type: ignore[no-untyped-def]
     """A new page in the staff's URL files joins staff_pages (or says why not)."""
-    pages = [*staff_pages(clinic), *signed_out_pages()]
+    pages = [*staff_pages(clinic), *signed_out_pages(clinic)]
     checked = {resolve(urlsplit(entry.path).path).view_name for entry in pages}
     unchecked = [
         name
