@@ -126,10 +126,11 @@ TEMPLATES = [
 WSGI_APPLICATION = "clinic.wsgi.application"
 
 # SQLite is the embedded default; PostgreSQL is production
-# (DATABASE_URL=postgres://user@host:5432/name).
+# (DATABASE_URL=postgres://user@host:5432/name). An empty DATABASE_URL (a
+# blank line in an env file) means unset, not a URL without a scheme.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
     )
 }
 # Production connections (issue 11; README, "Database connections"): on

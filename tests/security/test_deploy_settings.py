@@ -198,3 +198,16 @@ def test_production_keeps_database_connections_on_postgresql(
     env: dict[str, str], expected: str
 ) -> None:
     assert database_settings(**env) == expected
+
+
+def test_an_empty_database_url_means_the_embedded_default() -> None:
+    # A blank DATABASE_URL= line in an env file: SQLite, not a crash on a URL without a scheme.
+    result = run_manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'])",
+        DEBUG="true",
+        DATABASE_URL="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "django.db.backends.sqlite3"
