@@ -422,7 +422,12 @@ Q_CLUSTER: dict[str, object] = {
     "ack_failures": True,
     "save_limit": 250,
     "poll": 2,
+    # django-q2 pops this key whenever Q_CLUSTER_NAME is set (`qcluster --name`, or a
+    # second cluster on one Redis server): without it that start fails with KeyError.
+    "ALT_CLUSTERS": {},
 }
+# Q_REDIS_URL: redis://[:password@]host:6379/0 (rediss:// for TLS); the queue's key
+# is django_q:<cluster name>:q, so Q_CLUSTER_NAME keeps two clinics apart on one server.
 if os.environ.get("Q_REDIS_URL"):
     Q_CLUSTER["redis"] = os.environ["Q_REDIS_URL"]
 else:
