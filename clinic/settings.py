@@ -422,8 +422,8 @@ Q_CLUSTER: dict[str, object] = {
     "ack_failures": True,
     "save_limit": 250,
     "poll": 2,
-    # django-q2 pops this key whenever Q_CLUSTER_NAME is set (`qcluster --name`, or a
-    # second cluster on one Redis server): without it that start fails with KeyError.
+    # django-q2 pops this key whenever the environment sets Q_CLUSTER_NAME (a queue of
+    # its own, e.g. two clinics on one Redis server): without it, KeyError at start.
     "ALT_CLUSTERS": {},
 }
 # Q_REDIS_URL: redis://[:password@]host:6379/0 (rediss:// for TLS); the queue's key

@@ -49,7 +49,8 @@ def broker_of(**env: str) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
-        env=environment | {"DEBUG": "true"} | env,
+        # The ORM broker opens its database: an in-memory one, whatever the test runs on.
+        env=environment | {"DEBUG": "true", "DATABASE_URL": "sqlite://:memory:"} | env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -75,9 +76,8 @@ def test_q_redis_url_switches_the_broker_to_redis_with_no_orm_key():
 
 
 def test_a_cluster_name_from_the_environment_names_the_redis_queue():
-    """``Q_CLUSTER_NAME`` (what ``qcluster --name`` sets) keeps two clusters
-    apart on one Redis server; without ALT_CLUSTERS in the settings django-q2
-    failed with KeyError."""
+    """``Q_CLUSTER_NAME`` keeps two clusters apart on one Redis server; without
+    ALT_CLUSTERS in the settings django-q2 failed with KeyError."""
     broker = broker_of(Q_REDIS_URL="redis://127.0.0.1:6379/9", Q_CLUSTER_NAME="clinic-two")
     assert broker["class"] == "django_q.brokers.redis_broker.Redis"
     assert broker["list_key"] == "django_q:clinic-two:q"
