@@ -423,7 +423,12 @@ Q_CLUSTER: dict[str, object] = {
     "ack_failures": True,
     "save_limit": 250,
     "poll": 2,
+    # django-q2 pops this key whenever the environment sets Q_CLUSTER_NAME (a queue of
+    # its own, e.g. two clinics on one Redis server): without it, KeyError at start.
+    "ALT_CLUSTERS": {},
 }
+# Q_REDIS_URL: redis://[:password@]host:6379/0 (rediss:// for TLS); the queue's key
+# is django_q:<cluster name>:q, so Q_CLUSTER_NAME keeps two clinics apart on one server.
 if os.environ.get("Q_REDIS_URL"):
     Q_CLUSTER["redis"] = os.environ["Q_REDIS_URL"]
 else:
