@@ -719,8 +719,8 @@ def test_the_service_and_postgresql_refuse_a_booking_in_year_9999(pump, today):
     with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {VISITS} (patient_id, pump_id, kind, scheduled_at, status, "
-            "notes, created_at) VALUES (%s, %s, 'refill', '10000-01-01 05:59:00+00', 'booked', "
-            "'', now())",
+            "notes, room, created_at) VALUES (%s, %s, 'refill', '10000-01-01 05:59:00+00', "
+            "'booked', '', '', now())",
             [pump.patient_id, pump.pk],
         )
 
@@ -733,8 +733,8 @@ def test_the_migration_repairs_a_visit_stored_in_year_10000(pump):
         cursor.execute(f"ALTER TABLE {VISITS} DROP CONSTRAINT appointment_scheduled_at_in_bounds")
         cursor.execute(
             f"INSERT INTO {VISITS} (patient_id, pump_id, kind, scheduled_at, status, "
-            "notes, created_at) VALUES (%s, %s, 'refill', '10000-01-01 05:59:00+00', 'booked', "
-            "'Bring the card.', now()) RETURNING id",
+            "notes, room, created_at) VALUES (%s, %s, 'refill', '10000-01-01 05:59:00+00', "
+            "'booked', 'Bring the card.', '', now()) RETURNING id",
             [pump.patient_id, pump.pk],
         )
         (pk,) = cursor.fetchone()
