@@ -60,6 +60,22 @@ def test_the_outbox_filters_by_state_channel_and_day(nurse_client):
     assert "failed-one" not in page
 
 
+def test_the_pages_of_a_long_list_keep_the_filters(nurse_client):
+    from web.outreach_views import PAGE_SIZE
+
+    patient = consenting_patient()
+    for n in range(PAGE_SIZE + 1):
+        put(patient, f"q{n}", state=MessageState.FAILED, text=f"failed-{n}")
+    page = nurse_client.get(reverse("outreach:outbox"), {"state": "failed"}).content.decode()
+    assert "Page 1 of 2" in page
+    assert "?state=failed&amp;page=2" in page
+    second = nurse_client.get(reverse("outreach:outbox"), {"state": "failed", "page": 2})
+    assert second.content.decode().count("failed-") == 1
+    # The patient's own list has no filters: its links carry the page alone.
+    mine = nurse_client.get(reverse("outreach:patient_messages", args=[patient.pk]))
+    assert 'href="?page=2"' in mine.content.decode()
+
+
 @pytest.mark.parametrize(
     "params", [{"state": "nonsense"}, {"day": "2026-02-31"}, {"channel": "\x00"}, {"page": "x"}]
 )
