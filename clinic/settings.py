@@ -10,6 +10,8 @@ ALLOWED_HOSTS and DATABASE_URL (PostgreSQL).
 import base64
 import hashlib
 import os
+import secrets
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -42,7 +44,18 @@ def env_list(name: str, default: str) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
+# Commands that only read the models' code and the migration files and never
+# sign anything (a session, a reset link): a schema check on a build machine
+# or a hook runs them without the production secret. They get a random key of
+# their own, so nothing could be signed with a key anyone else holds.
+_KEYLESS_COMMANDS = frozenset({"makemigrations", "showmigrations"})
+_KEYLESS_RUN = (
+    len(sys.argv) > 1 and Path(sys.argv[0]).name == "manage.py" and sys.argv[1] in _KEYLESS_COMMANDS
+)
+SECRET_KEY = os.environ.get(
+    "SECRET_KEY",
+    _DEV_SECRET_KEY if DEBUG else secrets.token_urlsafe(50) if _KEYLESS_RUN else "",
+)
 if not SECRET_KEY:
     raise ImproperlyConfigured(
         "SECRET_KEY must be set when DEBUG is off (DEBUG is off unless set: "
