@@ -189,7 +189,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # before any password is hashed (audit/backends.py says why it is subclassed).
 AUTHENTICATION_BACKENDS = [
     "audit.backends.LockoutBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading each request's user with its roles in one query.
+    "core.roles.StaffBackend",
 ]
 
 LOGIN_URL = "login"

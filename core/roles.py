@@ -14,9 +14,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group, User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponseBase
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -29,6 +31,24 @@ ALL_ROLES = (NURSE, PHYSICIAN, ADMINISTRATOR)
 CLINICAL_ROLES = (NURSE, PHYSICIAN)
 
 
+def _role_flag(role: str) -> str:
+    return f"holds_role_{role.lower()}"
+
+
+def with_roles(users: QuerySet[User]) -> QuerySet[User]:
+    """The users, each with whether it holds each role: one query for both.
+
+    The request's user is read this way (``StaffBackend``), so a page pays no
+    query of its own for the roles its checks and navigation need.
+    """
+    return users.annotate(
+        **{
+            _role_flag(role): Exists(Group.objects.filter(user=OuterRef("pk"), name=role))
+            for role in ALL_ROLES
+        }
+    )
+
+
 def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
     """The user's roles, read once per request and kept on the user object.
 
@@ -39,12 +59,28 @@ def user_roles(user: AbstractBaseUser | AnonymousUser) -> frozenset[str]:
         return frozenset()
     cached = getattr(user, "_clinic_roles", None)
     if cached is None:
-        names = user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True)  # type: ignore[union-attr,attr-defined]
+        if hasattr(user, _role_flag(NURSE)):  # read with the user (with_roles)
+            names = [role for role in ALL_ROLES if getattr(user, _role_flag(role))]
+        else:
+            names = user.groups.filter(name__in=ALL_ROLES).values_list("name", flat=True)  # type: ignore[union-attr,attr-defined]
         cached = frozenset(names)
         if getattr(user, "is_superuser", False):
             cached |= {ADMINISTRATOR}
         user._clinic_roles = cached  # type: ignore[union-attr,attr-defined]
     return cached
+
+
+class StaffBackend(ModelBackend):
+    """Django's model backend, reading the signed-in user with its roles (one query).
+
+    Each request loads its user through the backend that signed it in; with
+    this one the role checks, the navigation and the services' checks need no
+    query of their own. A role given or taken away counts from the next request.
+    """
+
+    def get_user(self, user_id: int) -> User | None:  # type: ignore[override]
+        user = with_roles(User._default_manager.filter(pk=user_id)).first()
+        return user if user is not None and self.user_can_authenticate(user) else None
 
 
 def has_role(user: AbstractBaseUser | AnonymousUser, *roles: str) -> bool:

@@ -664,22 +664,22 @@ def test_pump_changelist_queries_do_not_grow_with_rows(clinic, admin_client):
     page = url(Pump, "changelist") + "?refill_status=ok"
     before = count_queries(admin_client, page)
     add_filled_pumps(20)
-    # 1 session, 1 user, 1 schedule policy (read once per request), 1 pump
-    # models for the model filter, 1 drugs for the drug filter, 1 count of the
-    # filtered rows, 1 whether the policy row exists (the sidebar's add links),
-    # 1 page of pumps with patient, model and latest fill's drug, 1 the user's
-    # roles (read once per request: web/admin_access.py), 1 the view log's entry.
-    assert count_queries(admin_client, page) == before == 10
+    # 1 session, 1 user with its roles (core.roles.StaffBackend), 1 schedule
+    # policy (read once per request), 1 pump models for the model filter, 1 drugs
+    # for the drug filter, 1 count of the filtered rows, 1 whether the policy row
+    # exists (the sidebar's add links), 1 page of pumps with patient, model and
+    # latest fill's drug, 1 the view log's entry.
+    assert count_queries(admin_client, page) == before == 9
 
 
 def test_refill_changelist_queries_do_not_grow_with_rows(clinic, admin_client):
     page = url(Refill, "changelist")
     before = count_queries(admin_client, page)
     add_filled_pumps(20)
-    # 1 session, 1 user, 1 drugs for the drug filter, 1 count, 1 whether the
-    # policy row exists (the sidebar's add links), 1 page of refills with pump,
-    # patient and drug, 1 the user's roles, 1 the view log's entry.
-    assert count_queries(admin_client, page) == before == 8
+    # 1 session, 1 user with its roles, 1 drugs for the drug filter, 1 count,
+    # 1 whether the policy row exists (the sidebar's add links), 1 page of
+    # refills with pump, patient and drug, 1 the view log's entry.
+    assert count_queries(admin_client, page) == before == 7
 
 
 def test_patient_changelist_queries_do_not_grow_with_rows(clinic, admin_client):

@@ -523,12 +523,12 @@ def test_the_worklist_query_count_stays_pinned_with_attempts(today, nurse_client
             assert nurse_client.get(WORKLIST).status_code == 200
         return len(queries)
 
-    # The same 10 as tests/pumps/test_worklist_page.py: the last attempt is three
+    # The same 9 as tests/pumps/test_worklist_page.py: the last attempt is three
     # subqueries of the page's rows statement, not a query of its own.
-    assert count() == 10
+    assert count() == 9
     for _ in range(20):
         failed_calls(overdue_pump(today).patient, 3)
-    assert count() == 10
+    assert count() == 9
 
 
 def test_a_naive_datetime_is_never_stored():

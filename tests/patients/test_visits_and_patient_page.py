@@ -197,17 +197,17 @@ def test_the_patient_page_query_count_does_not_grow_with_history(
     assert len(second) == len(first) == PATIENT_PAGE_QUERIES
 
 
-# 1-3. the session, the user, the user's roles
-# 4-5. the patient (with the treating physician), their MRI scans
-# 6. the schedule policy
-# 7-8. the pumps (model, latest fill, drug), their dose adjustments
-# 9. the day of each pump's last physician review (yearly review, issue 14)
-# 10. the visits
-# 11-12. the history of the patient and of the pumps
-# 13-15. the refills, the trials, the complications
-# 16. the contact attempts (issue 15, item 6; who logged them joined)
-# 17. the view audit's INSERT (the record number read by the INSERT itself)
-PATIENT_PAGE_QUERIES = 17
+# 1-2. the session, the user with its roles
+# 3-4. the patient (with the treating physician), their MRI scans
+# 5. the schedule policy
+# 6-7. the pumps (model, latest fill, drug), their dose adjustments
+# 8. the day of each pump's last physician review (yearly review, issue 14)
+# 9. the visits
+# 10-11. the history of the patient and of the pumps
+# 12-14. the refills, the trials, the complications
+# 15. the contact attempts (issue 15, item 6; who logged them joined)
+# 16. the view audit's INSERT (the record number read by the INSERT itself)
+PATIENT_PAGE_QUERIES = 16
 
 
 def test_an_unknown_patient_is_a_404(nurse_client):

@@ -215,22 +215,22 @@ def add_pumps(n: int, today) -> None:
 
 def test_the_board_query_count_is_pinned_and_does_not_grow(physician, today):
     add_pumps(3, today)
-    # 1 session, 2 user, 3 user's roles, 4 schedule policy, 5 row count, 6 the page's
+    # 1 session, 2 user with its roles, 3 schedule policy, 4 row count, 5 the page's
     # pumps (patient, physician, model, latest fill and drug joined; statuses and
-    # the discrepancy flag annotated), 7 the outbox's counts (sent, failed, awaiting
-    # consent, open tasks: one statement, issue 15), 8-10 the filter choices: drugs,
+    # the discrepancy flag annotated), 6 the outbox's counts (sent, failed, awaiting
+    # consent, open tasks: one statement, issue 15), 7-9 the filter choices: drugs,
     # pump models, physicians.
-    assert count_queries(physician, URL) == 10
+    assert count_queries(physician, URL) == 9
     add_pumps(27, today)
-    assert count_queries(physician, URL) == 10
+    assert count_queries(physician, URL) == 9
 
 
 def test_the_csv_query_count_is_pinned_and_does_not_grow(physician, today):
     add_pumps(3, today)
-    # 1 session, 2 user, 3 roles, 4 schedule policy, 5 the rows (one query, streamed).
-    assert count_queries(physician, CSV_URL) == 5
+    # 1 session, 2 user with its roles, 3 schedule policy, 4 the rows (one query, streamed).
+    assert count_queries(physician, CSV_URL) == 4
     add_pumps(27, today)
-    assert count_queries(physician, CSV_URL) == 5
+    assert count_queries(physician, CSV_URL) == 4
 
 
 def test_filtered_query_count_is_constant_too(physician, today):

@@ -240,12 +240,12 @@ def test_the_timeline_query_count_is_pinned_and_does_not_grow(physician, today):
     pump = make_pump(implant_date=today - timedelta(days=400))
     url = reverse("patients:timeline", args=[pump.patient_id])
     grow(pump.patient, pump, 3, today - timedelta(days=300))
-    # 1 session, 2 user, 3 roles, 4 patient, 5 trials, 6 pumps (with their models,
-    # for the discrepancy threshold), 7 refills, 8 dose changes, 9 complications,
-    # 10 MRIs, 11 visits.
-    assert len(page_queries(physician, url)) == 11
+    # 1 session, 2 user with its roles, 3 patient, 4 trials, 5 pumps (with their
+    # models, for the discrepancy threshold), 6 refills, 7 dose changes,
+    # 8 complications, 9 MRIs, 10 visits.
+    assert len(page_queries(physician, url)) == 10
     grow(pump.patient, pump, 27, today - timedelta(days=250))
-    assert len(page_queries(physician, url)) == 11
+    assert len(page_queries(physician, url)) == 10
 
 
 def test_an_unknown_patient_is_404(physician_client):

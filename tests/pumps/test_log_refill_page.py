@@ -654,8 +654,8 @@ def test_a_due_date_before_the_battery_stops_is_not_marked(nurse_client, pump, t
 def test_the_refill_form_costs_a_fixed_number_of_queries(
     nurse_client, pump, today, django_assert_num_queries, idle_clock_still
 ):
-    """At most 15 a request of the page's own (issue 11), and the view log's entry
-    (issue 13): a new query here is a choice, not an accident."""
+    """At most 15 a request, the view log's entry (issue 13) included (issue 11):
+    a new query here is a choice, not an accident."""
     nurse_client.get(url(pump))  # the session's first save is not the page's
     with django_assert_num_queries(GET_QUERIES):
         assert nurse_client.get(url(pump)).status_code == 200
@@ -669,35 +669,34 @@ def test_the_refill_form_costs_a_fixed_number_of_queries(
 
 # GET:
 #  1. the session
-#  2. the user
-#  3. the user's roles
-#  4. the pump, with its patient, model, latest fill and that fill's drug
-#  5. the dose changes since the latest fill (the expected residual)
-#  6. the drugs, for the select
-#  7. the view log's entry (one INSERT, the patient read inside it)
-GET_QUERIES = 7
+#  2. the user, with its roles (core.roles.StaffBackend)
+#  3. the pump, with its patient, model, latest fill and that fill's drug
+#  4. the dose changes since the latest fill (the expected residual)
+#  5. the drugs, for the select
+#  6. the view log's entry (one INSERT, the patient read inside it)
+GET_QUERIES = 6
 # POST that asks to confirm a warning:
-#  1-3. session, user, roles
-#  4. the drug chosen (the form's conversion)
-#  5. the schedule policy, read once for the warnings and the save
-#  6. SAVEPOINT (the service's transaction; BEGIN in production, not counted)
-#  7. the pump, locked, with its patient and model
-#  8. its latest fills in force, or the refill this form's token already saved
-#  9. the dose changes since the previous fill (residual check, new schedule)
-# 10. RELEASE SAVEPOINT (COMMIT in production)
-# 11. the drugs, for the select on the page shown again
-# 12. the view log's entry
-POST_WARNING_QUERIES = 12
+#  1-2. session, user with its roles
+#  3. the drug chosen (the form's conversion)
+#  4. the schedule policy, read once for the warnings and the save
+#  5. SAVEPOINT (the service's transaction; BEGIN in production, not counted)
+#  6. the pump, locked, with its patient and model
+#  7. its latest fills in force, or the refill this form's token already saved
+#  8. the dose changes since the previous fill (residual check, new schedule)
+#  9. RELEASE SAVEPOINT (COMMIT in production)
+# 10. the drugs, for the select on the page shown again
+# 11. the view log's entry
+POST_WARNING_QUERIES = 11
 # POST that saves:
-#  1-9 as above, then
-# 10. INSERT the refill
-# 11. INSERT its history row
-# 12. the pump's booked refill visits, locked (the one this refill fulfils is closed)
-# 13. UPDATE the pump's schedule (with its ERI date when the fill saw ERI)
-# 14. INSERT the pump's history row
-# 15. RELEASE SAVEPOINT
-# 16. the view log's entry
-POST_SAVE_QUERIES = 16
+#  1-8 as above, then
+#  9. INSERT the refill
+# 10. INSERT its history row
+# 11. the pump's booked refill visits, locked (the one this refill fulfils is closed)
+# 12. UPDATE the pump's schedule (with its ERI date when the fill saw ERI)
+# 13. INSERT the pump's history row
+# 14. RELEASE SAVEPOINT
+# 15. the view log's entry
+POST_SAVE_QUERIES = 15
 
 
 def test_the_schedule_policy_is_read_once_per_submitted_form(nurse_client, pump, today):

@@ -236,3 +236,43 @@ def test_the_implant_link_is_offered_to_clinicians_only(
     page = client.get(reverse("patients:trials")).content.decode()
     implant = reverse("pumps:implant", args=[trial.patient_id])
     assert (f'href="{implant}"' in page) is offered
+
+
+# --- The roles read with the user (core.roles.StaffBackend) ----------------------------------
+
+
+def test_the_signed_in_user_comes_with_its_roles_in_the_same_query(
+    django_assert_num_queries: Any,
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    from core.roles import StaffBackend, with_roles
+
+    lead = UserFactory(username="lead", is_superuser=True, roles=[PHYSICIAN, NURSE])
+    UserFactory(username="other", roles=[ADMINISTRATOR])  # another user's groups count not
+    with django_assert_num_queries(1):
+        user = StaffBackend().get_user(lead.pk)
+        assert user is not None
+        assert user_roles(user) == {ADMINISTRATOR, PHYSICIAN, NURSE}
+    # The same answer as the query of the groups (a user read any other way).
+    for each in with_roles(get_user_model().objects.all()):
+        fresh = get_user_model().objects.get(pk=each.pk)
+        assert user_roles(each) == user_roles(fresh)
+
+
+def test_a_role_taken_away_counts_from_the_next_request(nurse_client: Client) -> None:
+    worklist = reverse("pumps:worklist")
+    assert nurse_client.get(worklist).status_code == 200
+    user = nurse_client.session["_auth_user_id"]
+    Group.objects.get(name=NURSE).user_set.remove(user)
+    assert nurse_client.get(worklist).status_code == 403
+
+
+def test_an_inactive_user_is_signed_out_as_before(nurse_client: Client) -> None:
+    from django.contrib.auth import get_user_model
+
+    user_id = nurse_client.session["_auth_user_id"]
+    get_user_model().objects.filter(pk=user_id).update(is_active=False)
+    response = nurse_client.get(reverse("pumps:worklist"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
