@@ -14,12 +14,20 @@ from care.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters
 from care.worklist_pages import worklist_page as worklist_page_of
 from core.clock import clinic_today
 from core.formatting import plain_decimal
-from core.roles import clinical_staff_required, form_page, read_only_page, staff_required
+from core.roles import (
+    CLINICAL_ROLES,
+    clinical_staff_required,
+    form_page,
+    has_role,
+    read_only_page,
+    staff_required,
+)
 from patients.models import IN_FORCE
 from pumps import refill_entry
 from pumps.due_list import build_due_list
 from pumps.models import Drug, Pump, PumpModel, Refill, SchedulePolicy
 from web.pump_forms import RefillForm
+from web.worklist_rows import worklist_rows
 
 WORKLIST_PAGE_SIZE = 25
 
@@ -93,6 +101,8 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
         pump.booked_after_battery = pump.battery_stops_before(booked_on)  # type: ignore[attr-defined]
         _label_last_contact(pump, now)
     counts = pumps.status_counts()  # read with the page's counts, in the same query
+    # The row's "Log call" link comes back here, to the same filters and page.
+    here = request.get_full_path()
     return render(
         request,
         "pumps/worklist.html",
@@ -104,8 +114,9 @@ def worklist_page(request: HttpRequest) -> HttpResponse:
                 (key, label, counts[key]) for key, (label, _) in STATUS_FILTERS.items()
             ],
             "status_filters": [(key, label) for key, (label, _) in STATUS_FILTERS.items()],
-            # The row's "Log call" link comes back here, to the same filters and page.
-            "here": request.get_full_path(),
+            "rows": worklist_rows(
+                page.object_list, is_clinical=has_role(request.user, *CLINICAL_ROLES), here=here
+            ),
             "drugs": Drug.objects.values_list("code", "name"),
             "models": PumpModel.objects.values_list("code", "manufacturer", "name", "reservoir_ml"),
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django import template
@@ -38,7 +39,12 @@ def badge(status: str | None, kind: str) -> str:
     """``{{ pump.refill_status|badge:"refill" }}``: the same colours on every page."""
     if not status:
         return ""
-    css, label = BADGES[kind].get(status, ("text-bg-secondary", str(status)))
+    return _badge(str(status), kind)
+
+
+@lru_cache(maxsize=64)  # a handful of statuses, on every row of every list
+def _badge(status: str, kind: str) -> str:
+    css, label = BADGES[kind].get(status, ("text-bg-secondary", status))
     return format_html(
         '<span class="badge {} status-{}-{}" data-status="{}">{}</span>',
         css,
