@@ -17,6 +17,7 @@ the same; the form stays a crispy form (FormHelper, Layout, ``{% crispy %}``).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +29,20 @@ from django.forms import BoundField
 from django.forms.renderers import DjangoTemplates
 from django.templatetags.l10n import unlocalize
 from django.utils.formats import localize
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime  # type: ignore[attr-defined]  # not in the stubs
+
+
+def _escape(value: Any) -> str:
+    """conditional_escape without its wrapper for lazy text (a page escapes 500 values)."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html.escape(str(value))
+
+
+def _html(template: str, *args: Any) -> SafeString:
+    """format_html, with ``_escape``."""
+    return SafeString(template.format(*map(_escape, args)))
 
 
 def _kind(widget: forms.Widget) -> str:
@@ -92,7 +104,7 @@ class Cell(LayoutObject):
         if kind == "hidden":
             html = bound.as_widget()
         elif kind == "checkbox":
-            html = format_html(
+            html = _html(
                 '<div class="mb-3"><div id="div_{}" class="form-check">{} {}{}{}</div></div>',
                 bound.auto_id,
                 bound.as_widget(),
@@ -102,16 +114,16 @@ class Cell(LayoutObject):
             )
         elif kind == "radio":
             describedby = bound.aria_describedby
-            html = format_html(
+            html = _html(
                 '<div id="div_{}" class="mb-3"><fieldset{}>{}<div>{}</div>{}</fieldset></div>',
                 bound.auto_id,
-                format_html(' aria-describedby="{}"', describedby) if describedby else "",
+                _html(' aria-describedby="{}"', describedby) if describedby else "",
                 _label(bound, "legend", "form-label", " fs-6"),
                 _radio_buttons(bound),
                 _help_text(bound),
             )
         else:
-            html = format_html(
+            html = _html(
                 '<div id="div_{}" class="mb-3">{} {}{}{}</div>',
                 bound.auto_id,
                 _label(bound, "label", "form-label"),
@@ -120,17 +132,17 @@ class Cell(LayoutObject):
                 _help_text(bound),
             )
         if self.column:
-            return format_html('<div class="{}">{}</div>', self.column, html)
+            return _html('<div class="{}">{}</div>', self.column, html)
         return html
 
 
 def _label(bound: BoundField, tag: str, css_class: str, after: str = "") -> SafeString:
     """The label (a legend has no ``for``), with crispy's asterisk when required."""
     required = bound.field.required
-    return format_html(
+    return _html(
         '<{}{} class="{}{}{}">{}{}</{}>',
         tag,
-        format_html(' for="{}"', bound.id_for_label) if tag == "label" else "",
+        _html(' for="{}"', bound.id_for_label) if tag == "label" else "",
         css_class,
         " requiredField" if required else "",
         after,
@@ -145,13 +157,16 @@ def _errors(bound: BoundField, tag: str) -> SafeString | str:
     errors = bound.errors
     if not errors:
         return ""
-    return format_html(
+    return _html(
         '<div id="{}_error" class="invalid-feedback">{}</div>',
         errors.field_id,  # type: ignore[attr-defined]  # Django 5.2's, not in the stubs
-        format_html_join(
-            "",
-            '<{0} id="error_{1}_{2}"><strong>{3}</strong></{0}>',
-            ((tag, number, bound.auto_id, error) for number, error in enumerate(errors, 1)),
+        SafeString(
+            "".join(
+                _html(
+                    '<{0} id="error_{1}_{2}"><strong>{3}</strong></{0}>', tag, n, bound.auto_id, e
+                )
+                for n, e in enumerate(errors, 1)
+            )
         ),
     )
 
@@ -160,7 +175,7 @@ def _help_text(bound: BoundField) -> SafeString | str:
     # Help texts are HTML the form wrote, never escaped (as in Django and crispy).
     if not bound.help_text:
         return ""
-    return format_html(
+    return _html(
         '<div id="{}_helptext" class="form-text">{}</div>',
         bound.auto_id,
         mark_safe(bound.help_text),
@@ -171,7 +186,7 @@ def _radio_buttons(bound: BoundField) -> SafeString:
     """The buttons as crispy-bootstrap5's radio template draws them, errors after the last."""
     invalid = " is-invalid" if bound.errors else ""
     buttons = [
-        format_html(
+        _html(
             '<div class="form-check"><input type="{}" class="form-check-input{}" name="{}" '
             'value="{}"{}> <label for="{}" class="form-check-label">{}</label>',
             option["type"],
@@ -199,7 +214,7 @@ class Grid(LayoutObject):
     def render(
         self, form: forms.BaseForm, context: Any, template_pack: Any = TEMPLATE_PACK, **kwargs: Any
     ) -> SafeString:
-        return format_html('<div class="row">{}</div>', self.get_rendered_fields(form, context))
+        return _html('<div class="row">{}</div>', self.get_rendered_fields(form, context))
 
 
 class Fragment(LayoutObject):
@@ -247,35 +262,29 @@ def _shown(value: Any) -> Any:
 
 def _attrs(attrs: dict[str, Any]) -> SafeString:
     """HTML attributes as django/forms/widgets/attrs.html writes them, in their order."""
-    return format_html_join(
-        "",
-        "{}",
-        (
-            (
-                format_html(" {}", name)
-                if value is True
-                else format_html(' {}="{}"', name, _text(value)),
-            )
+    return mark_safe(
+        "".join(
+            f" {_escape(name)}" if value is True else f' {_escape(name)}="{_escape(_text(value))}"'
             for name, value in attrs.items()
             if value is not False
-        ),
+        )
     )
 
 
 def _input(widget: dict[str, Any]) -> SafeString:
     value = widget["value"]
-    return format_html(
+    return _html(
         '<input type="{}" name="{}"{}{}>',
         widget["type"],
         widget["name"],
-        format_html(' value="{}"', _text(value)) if value is not None else "",
+        _html(' value="{}"', _text(value)) if value is not None else "",
         _attrs(widget["attrs"]),
     )
 
 
 def _textarea(widget: dict[str, Any]) -> SafeString:
     value = widget["value"]
-    return format_html(
+    return _html(
         '<textarea name="{}"{}>\n{}</textarea>',
         widget["name"],
         _attrs(widget["attrs"]),
@@ -292,20 +301,21 @@ def _select(widget: dict[str, Any]) -> SafeString | None:
         return None  # options with a template of their own: left to the templates
     groups = []
     for group_name, options, _ in widget["optgroups"]:
-        drawn = format_html_join(
-            "",
-            '\n  <option value="{}"{}>{}</option>',
-            (
-                (_text(option["value"]), _attrs(option["attrs"]), _shown(option["label"]))
+        drawn = SafeString(
+            "".join(
+                _html(
+                    '\n  <option value="{}"{}>{}</option>',
+                    _text(option["value"]),
+                    _attrs(option["attrs"]),
+                    _shown(option["label"]),
+                )
                 for option in options
-            ),
+            )
         )
         if group_name:
-            drawn = format_html(
-                '\n  <optgroup label="{}">{}\n  </optgroup>', _shown(group_name), drawn
-            )
+            drawn = _html('\n  <optgroup label="{}">{}\n  </optgroup>', _shown(group_name), drawn)
         groups.append(drawn)
-    return format_html(
+    return _html(
         '<select name="{}"{}>{}\n</select>',
         widget["name"],
         _attrs(widget["attrs"]),
