@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from care.choices import ContactChannel, ContactOutcome
@@ -211,7 +212,16 @@ def _refill_page(
     return render(
         request,
         "pumps/log_refill.html",
-        {"pump": entry.pump, "form": form, "warnings": warnings or [], "expected": expected},
+        {
+            "pump": entry.pump,
+            "form": form,
+            "warnings": warnings or [],
+            "expected": expected,
+            # Shown twice (beside the form, and above it on a tablet): drawn once.
+            "composition": render_to_string(
+                "pumps/_composition.html", {"fill": entry.pump.latest_fill}
+            ),
+        },
     )
 
 
