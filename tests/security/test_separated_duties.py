@@ -246,7 +246,7 @@ def test_the_signed_in_user_comes_with_its_roles_in_the_same_query(
 ) -> None:
     from django.contrib.auth import get_user_model
 
-    from core.roles import StaffBackend, with_roles
+    from core.roles import StaffBackend, user_with_roles
 
     lead = UserFactory(username="lead", is_superuser=True, roles=[PHYSICIAN, NURSE])
     UserFactory(username="other", roles=[ADMINISTRATOR])  # another user's groups count not
@@ -255,9 +255,18 @@ def test_the_signed_in_user_comes_with_its_roles_in_the_same_query(
         assert user is not None
         assert user_roles(user) == {ADMINISTRATOR, PHYSICIAN, NURSE}
     # The same answer as the query of the groups (a user read any other way).
-    for each in with_roles(get_user_model().objects.all()):
-        fresh = get_user_model().objects.get(pk=each.pk)
-        assert user_roles(each) == user_roles(fresh)
+    for fresh in get_user_model().objects.all():
+        read = user_with_roles(fresh.pk)
+        assert read is not None
+        assert read == fresh
+        assert (read.username, read.is_active, read.password) == (
+            fresh.username,
+            fresh.is_active,
+            fresh.password,
+        )
+        assert user_roles(read) == user_roles(fresh)
+    assert user_with_roles(10**9) is None
+    assert user_with_roles("not an id") is None
 
 
 def test_a_role_taken_away_counts_from_the_next_request(nurse_client: Client) -> None:
