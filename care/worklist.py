@@ -461,6 +461,7 @@ cached_page_statement = lru_cache(maxsize=256)(page_statement)
 # pumps as QuerySet would make them (django.db.models.query.ModelIterable).
 # tests/pumps/test_worklist_ranked.py compares the pumps with the queryset's.
 
+ORDER_ONLY = frozenset({"due_rank", "rank_date"})  # annotations a row does not carry
 ROW_SLOTS = 32  # ids per compiled statement: a page of 25, with room; doubled as needed
 _SLOT = -(10**15)  # the placeholder ids are _SLOT - i: no pump's id is negative
 
@@ -513,6 +514,11 @@ def compiled_rows(
         .filter(pk__in=placeholders)
         .order_by()
     )
+    # The rank and its date order the page's ids (the page statement); a row
+    # needs neither. Left out of the SELECT (still in the WHERE that keeps a
+    # pump refilled meanwhile off the page), they no longer double the
+    # statement PostgreSQL plans on every page.
+    pumps.query.set_annotation_mask(set(pumps.query.annotations) - ORDER_ONLY)
     compiler = pumps.query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
     positions = tuple(params.index(pk) for pk in placeholders)
