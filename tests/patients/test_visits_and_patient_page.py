@@ -200,14 +200,15 @@ def test_the_patient_page_query_count_does_not_grow_with_history(
 # 1-3. the session, the user, the user's roles
 # 4-5. the patient (with the treating physician), their MRI scans
 # 6. the schedule policy
-# 7-8. the pumps (model, latest fill, drug), their dose adjustments
-# 9. the day of each pump's last physician review (yearly review, issue 14)
-# 10. the visits
-# 11-12. the history of the patient and of the pumps
-# 13-15. the refills, the trials, the complications
-# 16. the contact attempts (issue 15, item 6; who logged them joined)
-# 17. the view audit's INSERT (the record number read by the INSERT itself)
-PATIENT_PAGE_QUERIES = 17
+# 7-8. the pumps (model; the day of each one's last physician review and its first
+#      review booked, issue 14: subqueries), their dose adjustments
+# 9. the visits (their pumps taken from 7)
+# 10-11. the history of the patient and of the pumps
+# 12-14. the refills (drug; pumps and latest fills matched in memory), the trials,
+#        the complications
+# 15. the contact attempts (issue 15, item 6; who logged them joined)
+# 16. the view audit's INSERT (the record number read by the INSERT itself)
+PATIENT_PAGE_QUERIES = 16
 
 
 def test_an_unknown_patient_is_a_404(nurse_client):
