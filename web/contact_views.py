@@ -8,6 +8,8 @@ the nurse comes back to the same filters and page.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -46,11 +48,15 @@ def _pump_of(patient: Patient, raw: object) -> Pump | None:
     return None
 
 
-def patient_attempts(patient: Patient, limit: int | None = None) -> list[ContactAttempt]:
+def patient_attempts(
+    patient: Patient,
+    limit: int | None = None,
+    related: Sequence[str] = ("recorded_by", "entered_in_error_by", "pump"),
+) -> list[ContactAttempt]:
     """The patient's attempts, newest first, with who logged them (one query)."""
     attempts = (
         ContactAttempt.objects.filter(patient=patient)
-        .select_related("recorded_by", "entered_in_error_by", "pump")
+        .select_related(*related)
         .order_by("-attempted_at", "-pk")
     )
     return list(attempts[:limit] if limit is not None else attempts)
