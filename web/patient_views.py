@@ -36,8 +36,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     today = clinic_today()
     policy = SchedulePolicy.current()
     pumps = list(
-        # Section 7: the review dates ride on the pumps' query, not one of their own.
-        review_queue.with_review_dates(Pump.objects.filter(patient=patient))
+        Pump.objects.filter(patient=patient)
         .select_related("model")
         .prefetch_related("dose_adjustments")
         .order_by("explant_date", "-implant_date")
@@ -82,12 +81,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else None,
             "battery_status": current.battery_status(today) if current else None,
             # Section 7: the first or yearly review, due or overdue.
-            "review": review_queue.annotated_review(
-                current,
-                last_review_on=current.last_review_on,  # type: ignore[attr-defined]
-                review_booked_at=current.review_booked_at,  # type: ignore[attr-defined]
-                today=today,
-            )
+            "review": review_queue.review_from_visits(current, visits, today=today)
             if current
             else None,
             "pumps": pumps,

@@ -205,11 +205,10 @@ def test_the_patient_page_query_count_does_not_grow_with_history(
 # 1-3. the session, the user, the user's roles
 # 4-5. the patient, their MRI scans
 # 6. the schedule policy
-# 7-8. the pumps (model; the day of each one's last physician review and its first
-#      review booked, issue 14: subqueries), their dose adjustments
+# 7-8. the pumps (model), their dose adjustments
 # 9. the refills (drug; their pumps and the pumps' latest fills matched in memory)
-# 10-13. the visits, the trials (drug), the complications, the contact attempts
-#        (issue 15, item 6)
+# 10-13. the visits (the current pump's last and next review read off them, issue
+#        14), the trials (drug), the complications, the contact attempts (issue 15)
 # 14. the staff the records name: the treating physician, who recorded, signed off
 #     or marked a record in error (no query when the page names nobody)
 # 15-16. the history of the patient and of the pumps (who made each change joined)
