@@ -209,9 +209,9 @@ def test_the_patient_page_query_count_does_not_grow_with_history(
 # 9. the refills (drug; their pumps and the pumps' latest fills matched in memory)
 # 10-13. the visits (the current pump's last and next review read off them, issue
 #        14), the trials (drug), the complications, the contact attempts (issue 15)
-# 14. the staff the records name: the treating physician, who recorded, signed off
-#     or marked a record in error (no query when the page names nobody)
-# 15-16. the history of the patient and of the pumps (who made each change joined)
+# 14-15. the history of the patient and of the pumps
+# 16. the staff the page names: the treating physician, who recorded, signed off or
+#     marked a record in error, who made each change (no query when nobody is named)
 # 17. the view audit's INSERT (the record number read by the INSERT itself)
 PATIENT_PAGE_QUERIES = 17
 
