@@ -500,6 +500,21 @@ def test_an_attempt_is_marked_entered_in_error_from_the_patient_page(today, nurs
     assert attempt.is_entered_in_error
 
 
+@pytest.mark.parametrize("page", ["patients:detail", "patients:contact_attempt"])
+def test_both_pages_listing_attempts_link_each_to_its_correction(page, nurse, client_of):
+    """The correction links' addresses are reversed once by each page, not once a row."""
+    patient = PatientFactory()
+    kept, marked = log(patient), log(patient, at=timezone.now() - timedelta(hours=2))
+    contact.mark_attempt_entered_in_error(
+        attempt=marked, user=nurse, reason="wrong patient", now=timezone.now()
+    )
+    html = client_of(nurse).get(reverse(page, args=[patient.pk])).content.decode()
+    mark = reverse("patients:entered_in_error", args=[patient.pk])
+    restore = reverse("patients:restore_record", args=[patient.pk])
+    assert f'href="{mark}?record=contact-{kept.pk}"' in html
+    assert f'href="{restore}?record=contact-{marked.pk}"' in html
+
+
 # --- The worklist's last attempt -------------------------------------------------------
 
 
