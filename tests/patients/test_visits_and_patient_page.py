@@ -203,16 +203,18 @@ def test_the_patient_page_query_count_does_not_grow_with_history(
 
 
 # 1-3. the session, the user, the user's roles
-# 4-5. the patient, their MRI scans
-# 6. the schedule policy
-# 7-8. the pumps (model), their dose adjustments
-# 9. the refills (drug; their pumps and the pumps' latest fills matched in memory)
-# 10-13. the visits (the current pump's last and next review read off them, issue
-#        14), the trials (drug), the complications, the contact attempts (issue 15)
+# 4. the patient
+# 5. the schedule policy
+# 6-8. the pumps (model), the refills (drug; their pumps and the pumps' latest fills
+#      matched in memory), the dose changes
+# 9-13. the MRI scans, the visits (the current pump's last and next review read off
+#       them, issue 14), the trials (drug), the complications, the contact attempts
+#       (issue 15)
 # 14-15. the history of the patient and of the pumps
 # 16. the staff the page names: the treating physician, who recorded, signed off or
 #     marked a record in error, who made each change (no query when nobody is named)
 # 17. the view audit's INSERT (the record number read by the INSERT itself)
+# 4 and 6 to 15 are compiled once per process (core.compiled), with the patient's id.
 PATIENT_PAGE_QUERIES = 17
 
 
