@@ -9,7 +9,7 @@ section reads the records in force only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -25,6 +25,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
 
 from care import reviews
 from care.choices import (
@@ -226,31 +227,70 @@ def next_review(
     )
 
 
+def with_review_dates(pumps: PumpQuerySet) -> PumpQuerySet:
+    """Each pump with ``last_review_on`` (the day of the last review done since its
+    implant) and ``review_booked_at`` (the first review booked since), for
+    :func:`annotated_review`: no query of its own."""
+    return pumps.annotate(
+        last_review_on=_last_review_done(),
+        review_booked_at=_first_booked(REVIEW_KINDS, since="implant_date"),
+    )
+
+
+def annotated_review(
+    pump: Pump,
+    *,
+    last_review_on: date | datetime | None,
+    review_booked_at: datetime | None,
+    today: date,
+) -> ReviewDue:
+    """The next review from the dates :func:`with_review_dates` annotates."""
+    if isinstance(last_review_on, datetime):  # TruncDate gives a date; be sure of it
+        last_review_on = last_review_on.date()
+    return next_review(pump, last_review=last_review_on, booked_at=review_booked_at, today=today)
+
+
+def review_from_visits(pump: Pump, visits: Iterable[Appointment], *, today: date) -> ReviewDue:
+    """The pump's next review from its patient's visits, read already (the patient
+    page reads them all): the dates :func:`with_review_dates` asks SQL for, without
+    its two subqueries (about 1.3 ms of building and compiling a page). The same
+    rule: visits of REVIEW_KINDS on or after the implant day (clinic-local), the
+    last done and the first booked; tests/physician/test_review_queue.py holds the
+    two to the same answers."""
+    since = [
+        visit
+        for visit in visits
+        if visit.kind in REVIEW_KINDS
+        and timezone.localtime(visit.scheduled_at).date() >= pump.implant_date
+    ]
+    done = [visit.scheduled_at for visit in since if visit.status == VisitStatus.DONE]
+    booked = [visit.scheduled_at for visit in since if visit.status == VisitStatus.BOOKED]
+    return annotated_review(
+        pump,
+        last_review_on=timezone.localtime(max(done)).date() if done else None,
+        review_booked_at=min(booked) if booked else None,
+        today=today,
+    )
+
+
 def pump_review(pump: Pump, *, today: date) -> ReviewDue:
-    """One pump's next review, for the patient page (one query)."""
+    """One pump's next review, for the handover summary (one query)."""
     found = (
-        Pump.objects.filter(pk=pump.pk)
-        .annotate(
-            last_review_on=_last_review_done(),
-            review_booked_at=_first_booked(REVIEW_KINDS, since="implant_date"),
-        )
-        .values("last_review_on", "review_booked_at")
+        with_review_dates(Pump.objects.filter(pk=pump.pk))
+        # The stubs do not see the annotations of with_review_dates.
+        .values("last_review_on", "review_booked_at")  # type: ignore[misc]
         .get()
     )
-    last = found["last_review_on"]
-    if isinstance(last, datetime):  # TruncDate gives a date; be sure of it
-        last = last.date()
-    return next_review(pump, last_review=last, booked_at=found["review_booked_at"], today=today)
+    return annotated_review(pump, **found, today=today)
 
 
 def reviews_due(*, today: date) -> list[ReviewDue]:
     """Active pumps whose first review (2 to 6 weeks) or yearly review is due or overdue."""
     pumps = (
-        Pump.objects.active()
-        .filter(implant_date__lte=reviews.first_review_opened_cutoff(today))
-        .annotate(
-            last_review_on=_last_review_done(),
-            review_booked_at=_first_booked(REVIEW_KINDS, since="implant_date"),
+        with_review_dates(
+            Pump.objects.active().filter(
+                implant_date__lte=reviews.first_review_opened_cutoff(today)
+            )
         )
         # SQL pre-filters with the rules' cutoffs; the rules decide below.
         .filter(
@@ -262,10 +302,10 @@ def reviews_due(*, today: date) -> list[ReviewDue]:
     )
     items: list[ReviewDue] = []
     for pump in pumps:
-        item = next_review(
+        item = annotated_review(
             pump,
-            last_review=pump.last_review_on,  # type: ignore[attr-defined]
-            booked_at=pump.review_booked_at,  # type: ignore[attr-defined]
+            last_review_on=pump.last_review_on,  # type: ignore[attr-defined]
+            review_booked_at=pump.review_booked_at,  # type: ignore[attr-defined]
             today=today,
         )
         if item.status != ReviewStatus.NOT_DUE:

@@ -5,8 +5,23 @@ from django.urls import clear_script_prefix, reverse, set_script_prefix
 
 from core.paths import id_path
 
-# The pages the worklist's rows link to, and others of one id.
-NAMES = ["patients:detail", "pumps:log_refill", "patients:book_visit", "pumps:refill_saved"]
+# The pages the worklist's rows and the patient page link to, and others of one id.
+NAMES = [
+    "patients:detail",
+    "pumps:log_refill",
+    "patients:book_visit",
+    "pumps:refill_saved",
+    "patients:contact_attempt",
+    "patients:entered_in_error",
+    "patients:restore_record",
+    "patients:timeline",
+    "patients:summary",
+    "outreach:patient_messages",
+    "patients:record_mri",
+    "patients:record_complication",
+    "pumps:explant",
+    "pumps:implant",
+]
 
 
 @pytest.mark.parametrize("name", NAMES)

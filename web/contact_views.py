@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -46,13 +47,14 @@ def _pump_of(patient: Patient, raw: object) -> Pump | None:
     return None
 
 
+def attempts_of(patient_id: int) -> QuerySet[ContactAttempt]:
+    """The patient's attempts, newest first."""
+    return ContactAttempt.objects.filter(patient_id=patient_id).order_by("-attempted_at", "-pk")
+
+
 def patient_attempts(patient: Patient, limit: int | None = None) -> list[ContactAttempt]:
     """The patient's attempts, newest first, with who logged them (one query)."""
-    attempts = (
-        ContactAttempt.objects.filter(patient=patient)
-        .select_related("recorded_by", "entered_in_error_by", "pump")
-        .order_by("-attempted_at", "-pk")
-    )
+    attempts = attempts_of(patient.pk).select_related("recorded_by", "entered_in_error_by", "pump")
     return list(attempts[:limit] if limit is not None else attempts)
 
 

@@ -1,15 +1,20 @@
 """Contact attempts (issue 15, item 6): the service, its pages, the worklist's last
 attempt and the review queue's patients not reached."""
 
+import re
 from datetime import date, datetime, time, timedelta
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.template import RequestContext, Template
+from django.template.loader import render_to_string
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from pytest_django.asserts import assertHTMLEqual
 
 from audit.models import AuditEntry
 from care import contact, review_queue
@@ -17,8 +22,10 @@ from care.choices import ContactChannel, ContactOutcome
 from care.models import ContactAttempt
 from care.services import local_datetime
 from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
+from patients.models import Patient
 from pumps.models import SchedulePolicy
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
+from web.care_forms import ContactAttemptForm
 
 pytestmark = pytest.mark.django_db
 
@@ -451,6 +458,34 @@ def test_the_patient_page_lists_attempts_newest_first_with_the_form(today, nurse
     assert f'action="{contact_url(pump.patient)}"' in html
 
 
+@pytest.mark.parametrize("pump", [None, 7])
+def test_the_patient_pages_written_out_form_is_the_crispy_form(pump, rf):
+    """patients/_contact_attempt_form.html spares the patient page crispy's cost; it
+    must stay the markup crispy gives ContactAttemptForm, for any change to either."""
+    patient = Patient(pk=5)
+    initial = {
+        "day": date(2026, 4, 6),
+        "at": time(9, 5),
+        "pump": pump,
+        "next": "/?status=overdue&page=2#contact-attempts",
+    }
+    request = rf.get("/")
+    request.user = AnonymousUser()  # for the context processors
+    form = ContactAttemptForm(action=reverse("patients:contact_attempt", args=[5]), initial=initial)
+    crispy = Template("{% load crispy_forms_tags %}{% crispy form %}").render(
+        RequestContext(request, {"form": form})
+    )
+    written = render_to_string(
+        "patients/_contact_attempt_form.html",
+        {"patient": patient, "fields": ContactAttemptForm.base_fields, "initial": initial},
+        request=request,
+    )
+    token = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert 'value="2026-04-06"' in written
+    assert 'value="09:05:00"' in written
+    assertHTMLEqual(token.sub("", written), token.sub("", crispy))
+
+
 def test_an_attempt_is_marked_entered_in_error_from_the_patient_page(today, nurse, client_of):
     pump = overdue_pump(today)
     attempt = log(pump.patient)
@@ -463,6 +498,21 @@ def test_an_attempt_is_marked_entered_in_error_from_the_patient_page(today, nurs
     assert response.status_code == 302
     attempt.refresh_from_db()
     assert attempt.is_entered_in_error
+
+
+@pytest.mark.parametrize("page", ["patients:detail", "patients:contact_attempt"])
+def test_both_pages_listing_attempts_link_each_to_its_correction(page, nurse, client_of):
+    """The correction links' addresses are reversed once by each page, not once a row."""
+    patient = PatientFactory()
+    kept, marked = log(patient), log(patient, at=timezone.now() - timedelta(hours=2))
+    contact.mark_attempt_entered_in_error(
+        attempt=marked, user=nurse, reason="wrong patient", now=timezone.now()
+    )
+    html = client_of(nurse).get(reverse(page, args=[patient.pk])).content.decode()
+    mark = reverse("patients:entered_in_error", args=[patient.pk])
+    restore = reverse("patients:restore_record", args=[patient.pk])
+    assert f'href="{mark}?record=contact-{kept.pk}"' in html
+    assert f'href="{restore}?record=contact-{marked.pk}"' in html
 
 
 # --- The worklist's last attempt -------------------------------------------------------

@@ -9,8 +9,8 @@ from django.utils import timezone
 from care import decisions
 from care import services as patient_services
 from care.choices import ContactChannel, ContactOutcome, TrialDecision, VisitKind, VisitStatus
-from care.models import ContactAttempt, MriScan, Trial
-from care.review_queue import reviews_due
+from care.models import Appointment, ContactAttempt, MriScan, Trial
+from care.review_queue import pump_review, review_from_visits, reviews_due
 from pumps import services
 from pumps.models import Drug
 from tests.factories import PatientFactory, fill, make_pump
@@ -192,6 +192,48 @@ def test_a_review_done_before_the_implant_does_not_count(today):
     make_pump(patient=patient, implant_date=today - timedelta(days=20))
     [item] = reviews_due(today=today)
     assert (item.kind, item.status) == ("first_review", "due")
+
+
+# (kind, status, days after the implant, clinic-local time) of a patient's visits.
+REVIEW_HISTORIES = {
+    "none": [],
+    "before the implant, even late that evening": [
+        ("physician_review", "done", -1, time(23, 30)),
+        ("first_review", "booked", -1, time(23, 59)),
+    ],
+    "on the implant day, just after midnight": [("first_review", "done", 0, time(0, 15))],
+    "done and booked, of both kinds": [
+        ("first_review", "done", 20, time(9)),
+        ("physician_review", "done", 380, time(16)),
+        ("physician_review", "booked", 760, time(9)),
+        ("first_review", "booked", 745, time(11)),
+    ],
+    "other kinds and marks do not count": [
+        ("refill", "done", 400, time(9)),
+        ("physician_review", "missed", 390, time(9)),
+        ("physician_review", "cancelled", 395, time(9)),
+        ("battery_consult", "booked", 420, time(9)),
+    ],
+}
+
+
+@pytest.mark.parametrize("history", REVIEW_HISTORIES)
+def test_the_review_from_the_visits_read_is_the_review_sql_gives(history, today):
+    """The patient page reads the review dates off the visits it shows
+    (review_from_visits); the handover summary and the queue ask SQL. Same answers."""
+    implanted = today - timedelta(days=800)
+    pump = make_pump(implant_date=implanted)
+    for kind, status, days, at in REVIEW_HISTORIES[history]:
+        Appointment.objects.create(
+            patient=pump.patient,
+            pump=pump,
+            kind=kind,
+            status=status,
+            scheduled_at=patient_services.local_datetime(implanted + timedelta(days=days), at),
+        )
+    visits = list(pump.patient.appointments.all())
+    for day in (implanted + timedelta(days=30), implanted + timedelta(days=400), today):
+        assert review_from_visits(pump, visits, today=day) == pump_review(pump, today=day)
 
 
 @pytest.mark.parametrize(("days_since_review", "due"), [(364, False), (365, True), (400, True)])

@@ -1,0 +1,103 @@
+"""Read statements compiled once per process, then run with one id (issue 11).
+
+Building and compiling a queryset costs 0.3 to 1 ms of CPU however few rows it
+reads; running the SQL and making its rows, a fraction of that. The patient
+page reads a dozen statements whose SQL differs only by the patient's id. Such
+a statement is built and compiled once per process and database, with a
+placeholder id, and run with the id put in its place. Its rows become model
+instances (with select_related and annotations) or tuples (values_list) the
+way QuerySet makes them (django.db.models.query.ModelIterable,
+ValuesListIterable); tests/test_compiled.py compares them with the queryset's.
+Only the SQL text and the compiler's column map are kept: every call reads
+fresh rows. care/worklist.py compiles the worklist's rows the same way.
+
+Not for a statement whose SQL depends on anything but the id (the day, the
+time zone, a setting...): it would be frozen at the first call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model, QuerySet
+from django.db.models.query import ModelIterable, ValuesListIterable, get_related_populators
+from django.db.models.sql.compiler import SQLCompiler
+
+_PLACEHOLDER = -918273645  # no record's id is negative: a parameter only the id gives
+_LARGEST_ID = 2**63 - 1  # a bigger number is no record's id (and SQLite refuses it)
+
+
+@dataclass(frozen=True)
+class Statement:
+    compiler: SQLCompiler  # compiled: its select, klass_info and converters are set
+    alias: str  # the database
+    sql: str
+    params: tuple[Any, ...]
+    positions: tuple[int, ...]  # where the id goes in params
+    as_models: bool  # model instances, else tuples
+
+    def rows(self, pk: int) -> list[Any]:
+        if not 0 <= pk <= _LARGEST_ID:
+            return []
+        params = list(self.params)
+        for position in self.positions:
+            params[position] = pk
+        # This thread's connection: the statement may have been compiled in another.
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            fetched = cursor.fetchall()
+        compiler = self.compiler
+        # Converters applied as for the ORM (dates on SQLite, decimals...).
+        rows = compiler.results_iter([[row[: compiler.col_count] for row in fetched]])
+        if not self.as_models:
+            return [tuple(row) for row in rows]
+        # As ModelIterable does: the model's columns, the related models'
+        # (select_related), then the annotations.
+        select, klass_info = compiler.select, compiler.klass_info
+        assert klass_info is not None
+        model: type[Model] = klass_info["model"]
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        names = [column[0].target.attname for column in select[start:end]]
+        # (django-stubs describe Django 6's signature, with a fetch mode; this is 5.2's.)
+        populators = get_related_populators(klass_info, select, self.alias)  # type: ignore[call-arg]
+        instances = []
+        for row in rows:
+            instance = model.from_db(self.alias, names, row[start:end])
+            for populator in populators:
+                populator.populate(row, instance)
+            for name, position in compiler.annotation_col_map.items():
+                setattr(instance, name, row[position])
+            instances.append(instance)
+        return instances
+
+
+@lru_cache(maxsize=128)
+def compiled(build: Callable[[int], QuerySet[Any]], alias: str = DEFAULT_DB_ALIAS) -> Statement:
+    """The statement of ``build(id)`` (a module-level function: it keys the cache)."""
+    queryset = build(_PLACEHOLDER)
+    if queryset._iterable_class not in (ModelIterable, ValuesListIterable):
+        raise ValueError(f"{build.__qualname__}: model instances or values_list only")
+    if queryset._prefetch_related_lookups:  # type: ignore[attr-defined]
+        raise ValueError(f"{build.__qualname__}: prefetch_related would be skipped")
+    compiler = queryset.query.get_compiler(using=alias)
+    sql, params = compiler.as_sql()
+    positions = tuple(at for at, param in enumerate(params) if param == _PLACEHOLDER)
+    if not positions or str(_PLACEHOLDER) in sql:
+        raise ValueError(f"{build.__qualname__}: the id is not a parameter")
+    return Statement(
+        compiler,
+        alias,
+        sql,
+        tuple(params),
+        positions,
+        as_models=queryset._iterable_class is ModelIterable,
+    )
+
+
+def read(build: Callable[[int], QuerySet[Any]], pk: int) -> list[Any]:
+    """``list(build(pk))``, without building and compiling the queryset again."""
+    return compiled(build).rows(pk)

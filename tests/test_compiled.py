@@ -1,0 +1,152 @@
+"""core.compiled: a statement compiled once gives what its queryset gives."""
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db.models import Count, Model, QuerySet
+from django.utils import timezone
+
+from care.models import Appointment, Complication, ContactAttempt, MriScan, Trial
+from core.compiled import compiled, read
+from pumps.models import DoseAdjustment, Drug, Pump, Refill
+from tests.factories import PatientFactory, UserFactory, fill, make_pump
+from web import contact_views, patient_views
+
+pytestmark = pytest.mark.django_db
+
+# The patient page's statements (web/patient_views.py), each a function of an id.
+PAGE_STATEMENTS = [
+    patient_views._patient,
+    patient_views._pumps,
+    patient_views._refills,
+    patient_views._dose_changes,
+    patient_views._mri_scans,
+    patient_views._visits,
+    patient_views._trials,
+    patient_views._complications,
+    contact_views.attempts_of,
+    patient_views._patient_history,
+    patient_views._pump_history,
+]
+
+
+def values(instance: Model) -> dict[str, Any]:
+    """Every column of the instance, of the related instances it holds (select_related)
+    and its annotations."""
+    found = {
+        field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields
+    }
+    for name, related in instance._state.fields_cache.items():
+        found[name] = values(related) if related is not None else None
+    for name in ("refill_count",):
+        if hasattr(instance, name):
+            found[name] = getattr(instance, name)
+    return found
+
+
+def same(left: list[Any], right: list[Any]) -> None:
+    assert len(left) == len(right)
+    for mine, theirs in zip(left, right, strict=True):
+        if isinstance(theirs, Model):
+            assert type(mine) is type(theirs)
+            assert values(mine) == values(theirs)
+        else:
+            assert mine == theirs
+
+
+@pytest.fixture
+def patient() -> Any:
+    """A patient with a record of every kind the page reads, two pumps, a history."""
+    today = date(2026, 4, 6)
+    nurse = UserFactory(username="compiled_nurse")
+    old = make_pump(implant_date=today - timedelta(days=2000))
+    patient = old.patient
+    fill(old, on=today - timedelta(days=1900))
+    Pump.objects.filter(pk=old.pk).update(
+        explant_date=today - timedelta(days=1000), explant_reason="battery"
+    )
+    pump = make_pump(
+        patient=patient, implant_date=today - timedelta(days=900), serial="SN-COMPILED"
+    )
+    for days in (300, 200, 100):
+        fill(pump, on=today - timedelta(days=days), residual_ml="3" if days == 200 else None)
+    Refill.objects.filter(pump=pump).update(recorded_by=nurse)
+    DoseAdjustment.objects.create(
+        pump=pump, adjusted_on=today - timedelta(days=50), daily_dose="3", dose_unit="mg/day"
+    )
+    MriScan.objects.create(patient=patient, scanned_on=today - timedelta(days=40))
+    Trial.objects.create(
+        patient=patient,
+        trial_date=today - timedelta(days=950),
+        method="single_bolus",
+        drug=Drug.objects.get(code="baclofen"),
+        dose="50",
+        dose_unit="mcg",
+        scale="pain_nrs",
+        score_before="8",
+        score_after="2",
+    )
+    Complication.objects.create(
+        patient=patient,
+        pump=pump,
+        occurred_on=today - timedelta(days=30),
+        kind="seroma",
+        severity="mild",
+    )
+    ContactAttempt.objects.create(
+        patient=patient, pump=pump, attempted_at=timezone.now(), channel="call", outcome="reached"
+    )
+    Appointment.objects.create(
+        patient=patient, pump=pump, kind="refill", scheduled_at=timezone.now()
+    )
+    patient.notes = "changed"
+    patient.save()
+    PatientFactory()  # another patient, whose records must not come
+    return patient
+
+
+@pytest.mark.parametrize("build", PAGE_STATEMENTS, ids=lambda build: build.__name__)
+def test_the_page_statements_give_what_their_querysets_give(build, patient):
+    rows = read(build, patient.pk)
+    assert rows, "the fixture has a record of every kind"
+    same(rows, list(build(patient.pk)))
+
+
+def pumps_with_refill_counts(pk: int) -> QuerySet[Pump]:
+    return (
+        Pump.objects.filter(patient_id=pk)
+        .select_related("model", "latest_fill__drug")
+        .annotate(refill_count=Count("refills"))
+        .order_by("pk")
+    )
+
+
+def test_related_models_and_annotations_are_made_as_the_queryset_makes_them(patient):
+    rows = read(pumps_with_refill_counts, patient.pk)
+    same(rows, list(pumps_with_refill_counts(patient.pk)))
+    assert [pump.refill_count for pump in rows] == [1, 3]
+    assert rows[1].latest_fill.drug.code == "morphine"
+
+
+def test_an_id_of_nothing_or_beyond_any_id_reads_nothing():
+    assert read(patient_views._patient, 999999) == []
+    assert read(patient_views._patient, 2**64) == []
+
+
+def prefetching(pk: int) -> QuerySet[Pump]:
+    return Pump.objects.filter(patient_id=pk).prefetch_related("dose_adjustments")
+
+
+def flat(pk: int) -> QuerySet[Any]:
+    return Pump.objects.filter(patient_id=pk).values_list("pk", flat=True)
+
+
+def no_id(pk: int) -> QuerySet[Pump]:
+    return Pump.objects.all()
+
+
+@pytest.mark.parametrize("build", [prefetching, flat, no_id], ids=lambda build: build.__name__)
+def test_what_it_cannot_run_as_the_queryset_would_is_refused(build):
+    with pytest.raises(ValueError, match=build.__name__):
+        compiled(build)
