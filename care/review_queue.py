@@ -9,7 +9,7 @@ section reads the records in force only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -25,7 +25,6 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, TruncDate
-from django.utils import timezone
 
 from care import reviews
 from care.choices import (
@@ -248,29 +247,6 @@ def annotated_review(
     if isinstance(last_review_on, datetime):  # TruncDate gives a date; be sure of it
         last_review_on = last_review_on.date()
     return next_review(pump, last_review=last_review_on, booked_at=review_booked_at, today=today)
-
-
-def review_from_visits(pump: Pump, visits: Iterable[Appointment], *, today: date) -> ReviewDue:
-    """The pump's next review from its patient's visits, read already (the patient
-    page reads them all): the dates :func:`with_review_dates` asks SQL for, without
-    its two subqueries (about 1.3 ms of building and compiling a page). The same
-    rule: visits of REVIEW_KINDS on or after the implant day (clinic-local), the
-    last done and the first booked; tests/physician/test_review_queue.py holds the
-    two to the same answers."""
-    since = [
-        visit
-        for visit in visits
-        if visit.kind in REVIEW_KINDS
-        and timezone.localtime(visit.scheduled_at).date() >= pump.implant_date
-    ]
-    done = [visit.scheduled_at for visit in since if visit.status == VisitStatus.DONE]
-    booked = [visit.scheduled_at for visit in since if visit.status == VisitStatus.BOOKED]
-    return annotated_review(
-        pump,
-        last_review_on=timezone.localtime(max(done)).date() if done else None,
-        review_booked_at=min(booked) if booked else None,
-        today=today,
-    )
 
 
 def pump_review(pump: Pump, *, today: date) -> ReviewDue:

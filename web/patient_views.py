@@ -94,7 +94,12 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else None,
             "battery_status": current.battery_status(today) if current else None,
             # Section 7: the first or yearly review, due or overdue.
-            "review": review_queue.review_from_visits(current, visits, today=today)
+            "review": review_queue.annotated_review(
+                current,
+                last_review_on=current.last_review_on,  # type: ignore[attr-defined]
+                review_booked_at=current.review_booked_at,  # type: ignore[attr-defined]
+                today=today,
+            )
             if current
             else None,
             "pumps": pumps,
@@ -131,7 +136,9 @@ def _patient(pk: int) -> QuerySet[Patient]:
 
 def _pumps(pk: int) -> QuerySet[Pump]:
     return (
-        Pump.objects.filter(patient_id=pk)
+        # Section 7: the review dates ride on the pumps' query (one rule, in SQL:
+        # care.review_queue), compiled once with it.
+        review_queue.with_review_dates(Pump.objects.filter(patient_id=pk))
         .select_related("model")
         .order_by("explant_date", "-implant_date")
     )

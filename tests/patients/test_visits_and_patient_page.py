@@ -205,11 +205,11 @@ def test_the_patient_page_query_count_does_not_grow_with_history(
 # 1-2. the session, the user with its roles
 # 3. the patient
 # 4. the schedule policy
-# 5-7. the pumps (model), the refills (drug; their pumps and the pumps' latest fills
-#      matched in memory), the dose changes
-# 8-12. the MRI scans, the visits (the current pump's last and next review read off
-#       them, issue 14), the trials (drug), the complications, the contact attempts
-#       (issue 15)
+# 5-7. the pumps (model; the day of each one's last physician review and its first
+#      review booked, issue 14: subqueries), the refills (drug; their pumps and the
+#      pumps' latest fills matched in memory), the dose changes
+# 8-12. the MRI scans, the visits, the trials (drug), the complications, the
+#       contact attempts (issue 15)
 # 13-14. the history of the patient and of the pumps
 # 15. the staff the page names: the treating physician, who recorded, signed off or
 #     marked a record in error, who made each change (no query when nobody is named)

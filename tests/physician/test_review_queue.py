@@ -10,7 +10,7 @@ from care import decisions
 from care import services as patient_services
 from care.choices import ContactChannel, ContactOutcome, TrialDecision, VisitKind, VisitStatus
 from care.models import Appointment, ContactAttempt, MriScan, Trial
-from care.review_queue import pump_review, review_from_visits, reviews_due
+from care.review_queue import annotated_review, pump_review, reviews_due
 from pumps import services
 from pumps.models import Drug
 from tests.factories import PatientFactory, fill, make_pump
@@ -218,9 +218,13 @@ REVIEW_HISTORIES = {
 
 
 @pytest.mark.parametrize("history", REVIEW_HISTORIES)
-def test_the_review_from_the_visits_read_is_the_review_sql_gives(history, today):
-    """The patient page reads the review dates off the visits it shows
-    (review_from_visits); the handover summary and the queue ask SQL. Same answers."""
+def test_the_patient_pages_review_is_the_handover_summarys(history, today):
+    """The patient page reads the review dates with its pumps, in a statement compiled
+    once per process (core.compiled); the handover summary asks pump_review. The same
+    rule (care.review_queue.with_review_dates), so the same answers."""
+    from core.compiled import read
+    from web.patient_views import _pumps
+
     implanted = today - timedelta(days=800)
     pump = make_pump(implant_date=implanted)
     for kind, status, days, at in REVIEW_HISTORIES[history]:
@@ -231,9 +235,15 @@ def test_the_review_from_the_visits_read_is_the_review_sql_gives(history, today)
             status=status,
             scheduled_at=patient_services.local_datetime(implanted + timedelta(days=days), at),
         )
-    visits = list(pump.patient.appointments.all())
+    (read_pump,) = read(_pumps, pump.patient_id)
     for day in (implanted + timedelta(days=30), implanted + timedelta(days=400), today):
-        assert review_from_visits(pump, visits, today=day) == pump_review(pump, today=day)
+        page = annotated_review(
+            read_pump,
+            last_review_on=read_pump.last_review_on,
+            review_booked_at=read_pump.review_booked_at,
+            today=day,
+        )
+        assert page == pump_review(pump, today=day)
 
 
 @pytest.mark.parametrize(("days_since_review", "due"), [(364, False), (365, True), (400, True)])
