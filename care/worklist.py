@@ -12,13 +12,13 @@ from datetime import date
 from functools import cached_property, lru_cache
 from typing import Any, overload
 
-from django.db import connection, connections, models
+from django.db import connection, models
 from django.db.models import Exists, F, Func, Min, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.query import get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, ContactAttempt
+from core.compiled import run
 from patients.models import IN_FORCE
 from pumps import status
 from pumps.models import Pump, PumpQuerySet
@@ -479,28 +479,7 @@ class RowsStatement:
         params = list(self.params)
         for position, pk in zip(self.positions, ids + ids[:1] * len(self.positions), strict=False):
             params[position] = pk
-        # This thread's connection: the compiler may have been made in another.
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            fetched = cursor.fetchall()
-        # As ModelIterable does: the model's columns, the related models'
-        # (select_related), then the annotations; converters as for the ORM.
-        compiler = self.compiler
-        select, klass_info = compiler.select, compiler.klass_info
-        assert klass_info is not None
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        names = [column[0].target.attname for column in select[start:end]]
-        # (django-stubs describe Django 6's signature, with a fetch mode; this is 5.2's.)
-        populators = get_related_populators(klass_info, select, self.alias)  # type: ignore[call-arg]
-        pumps = []
-        for row in compiler.results_iter([[row[: compiler.col_count] for row in fetched]]):
-            pump = Pump.from_db(self.alias, names, row[start:end])
-            for populator in populators:
-                populator.populate(row, pump)
-            for name, position in compiler.annotation_col_map.items():
-                setattr(pump, name, row[position])
-            pumps.append(pump)
-        return pumps
+        return run(self.compiler, self.alias, self.sql, params)
 
 
 @lru_cache(maxsize=256)

@@ -46,33 +46,42 @@ class Statement:
         params = list(self.params)
         for position in self.positions:
             params[position] = pk
-        # This thread's connection: the statement may have been compiled in another.
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, params)
-            fetched = cursor.fetchall()
-        compiler = self.compiler
-        # Converters applied as for the ORM (dates on SQLite, decimals...).
-        rows = compiler.results_iter([[row[: compiler.col_count] for row in fetched]])
-        if not self.as_models:
-            return [tuple(row) for row in rows]
-        # As ModelIterable does: the model's columns, the related models'
-        # (select_related), then the annotations.
-        select, klass_info = compiler.select, compiler.klass_info
-        assert klass_info is not None
-        model: type[Model] = klass_info["model"]
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-        names = [column[0].target.attname for column in select[start:end]]
-        # (django-stubs describe Django 6's signature, with a fetch mode; this is 5.2's.)
-        populators = get_related_populators(klass_info, select, self.alias)  # type: ignore[call-arg]
-        instances = []
-        for row in rows:
-            instance = model.from_db(self.alias, names, row[start:end])
-            for populator in populators:
-                populator.populate(row, instance)
-            for name, position in compiler.annotation_col_map.items():
-                setattr(instance, name, row[position])
-            instances.append(instance)
-        return instances
+        return run(self.compiler, self.alias, self.sql, params, as_models=self.as_models)
+
+
+def run(
+    compiler: SQLCompiler, alias: str, sql: str, params: list[Any], *, as_models: bool = True
+) -> list[Any]:
+    """Run a compiled statement; its rows as the queryset would give them.
+
+    Model instances (with select_related and annotations), or tuples.
+    """
+    # This thread's connection: the statement may have been compiled in another.
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    # Converters applied as for the ORM (dates on SQLite, decimals...).
+    rows = compiler.results_iter([[row[: compiler.col_count] for row in fetched]])
+    if not as_models:
+        return [tuple(row) for row in rows]
+    # As ModelIterable does: the model's columns, the related models'
+    # (select_related), then the annotations.
+    select, klass_info = compiler.select, compiler.klass_info
+    assert klass_info is not None
+    model: type[Model] = klass_info["model"]
+    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    names = [column[0].target.attname for column in select[start:end]]
+    # (django-stubs describe Django 6's signature, with a fetch mode; this is 5.2's.)
+    populators = get_related_populators(klass_info, select, alias)  # type: ignore[call-arg]
+    instances = []
+    for row in rows:
+        instance = model.from_db(alias, names, row[start:end])
+        for populator in populators:
+            populator.populate(row, instance)
+        for name, position in compiler.annotation_col_map.items():
+            setattr(instance, name, row[position])
+        instances.append(instance)
+    return instances
 
 
 @lru_cache(maxsize=128)
