@@ -14,11 +14,10 @@ from typing import Any, overload
 
 from django.db import connection, models
 from django.db.models import Exists, F, Func, Min, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.sql.compiler import SQLCompiler
 
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, ContactAttempt
-from core.compiled import run
+from core.compiled import Statement as CompiledStatement
 from patients.models import IN_FORCE
 from pumps import status
 from pumps.models import Pump, PumpQuerySet
@@ -312,7 +311,7 @@ class RankedWorklist:
             return []
         slots = max(ROW_SLOTS, 1 << (len(ids) - 1).bit_length())
         rows = compiled_rows(self.today, self.lookahead_days, self.filters, slots, connection.alias)
-        return rows.pumps(ids)
+        return rows.rows_of_ids(ids)
 
     def _offset_rows(self, offset: int, limit: int) -> list[tuple[Any, ...]]:
         """Rows offset to offset + limit: one UNION ALL of the ranks."""
@@ -466,26 +465,10 @@ ROW_SLOTS = 32  # ids per compiled statement: a page of 25, with room; doubled a
 _SLOT = -(10**15)  # the placeholder ids are _SLOT - i: no pump's id is negative
 
 
-@dataclass(frozen=True)
-class RowsStatement:
-    compiler: SQLCompiler  # compiled: its select, klass_info and converters are set
-    alias: str  # the database
-    sql: str
-    params: tuple[Any, ...]
-    positions: tuple[int, ...]  # where each id goes in params
-
-    def pumps(self, ids: list[int]) -> list[Pump]:
-        """The pumps of ``ids`` (at most len(positions)), in no particular order."""
-        params = list(self.params)
-        for position, pk in zip(self.positions, ids + ids[:1] * len(self.positions), strict=False):
-            params[position] = pk
-        return run(self.compiler, self.alias, self.sql, params)
-
-
 @lru_cache(maxsize=256)
 def compiled_rows(
     today: date, lookahead_days: int, filters: WorklistFilters, slots: int, alias: str
-) -> RowsStatement:
+) -> CompiledStatement:
     """The worklist's rows for ``slots`` ids, compiled (the page orders them itself)."""
     placeholders = [_SLOT - i for i in range(slots)]
     pumps = (
@@ -503,7 +486,7 @@ def compiled_rows(
     positions = tuple(params.index(pk) for pk in placeholders)
     if any(params.count(pk) != 1 for pk in placeholders):
         raise AssertionError("an id placeholder is not one parameter")  # never seen
-    return RowsStatement(compiler, alias, sql, tuple(params), positions)
+    return CompiledStatement(compiler, alias, sql, tuple(params), positions, as_models=True)
 
 
 # Like the page's statement, compiled once per process and inputs (about 2 ms

@@ -37,7 +37,7 @@ class Statement:
     alias: str  # the database
     sql: str
     params: tuple[Any, ...]
-    positions: tuple[int, ...]  # where the id goes in params
+    positions: tuple[int, ...]  # where the id (or each id of rows_of_ids) goes in params
     as_models: bool  # model instances, else tuples
 
     def rows(self, pk: int) -> list[Any]:
@@ -45,6 +45,14 @@ class Statement:
             return []
         params = list(self.params)
         for position in self.positions:
+            params[position] = pk
+        return run(self.compiler, self.alias, self.sql, params, as_models=self.as_models)
+
+    def rows_of_ids(self, ids: list[int]) -> list[Any]:
+        """For a statement of several id slots (``pk__in`` of placeholders): ``ids`` in
+        the slots (at most as many), the first repeated in the slots left over."""
+        params = list(self.params)
+        for position, pk in zip(self.positions, ids + ids[:1] * len(self.positions), strict=False):
             params[position] = pk
         return run(self.compiler, self.alias, self.sql, params, as_models=self.as_models)
 
