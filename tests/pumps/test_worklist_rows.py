@@ -24,7 +24,7 @@ from care import services as care_services
 from care.choices import ContactChannel, ContactOutcome, VisitKind, VisitStatus
 from core.roles import ADMINISTRATOR, NURSE, PHYSICIAN
 from pumps import services
-from tests.factories import PatientFactory, UserFactory, fill, make_pump
+from tests.factories import PatientFactory, UserFactory, baclofen_pump, fill, make_pump
 
 pytestmark = pytest.mark.django_db
 
@@ -80,18 +80,9 @@ def every_kind_of_row(today: date) -> None:
         now=moment,
         user=nurse,
     )
-    # Due baclofen: urgent, booked after its deadline.
-    baclofen = make_pump(model="synchromed_ii_40", implant_date=today - timedelta(days=400))
-    fill(
-        baclofen,
-        on=today - timedelta(days=178),
-        drug="baclofen",
-        concentration="2000",
-        concentration_unit="mcg/mL",
-        daily_dose="100",
-        dose_unit="mcg/day",
-        volume_ml="40",
-    )
+    # Due baclofen: urgent, booked after its deadline (filled 95 days ago: 20 mL at
+    # 0.2 mL a day).
+    baclofen = baclofen_pump(today=today - timedelta(days=85))
     care_services.book_visit(
         patient=baclofen.patient,
         pump=baclofen,
