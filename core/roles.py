@@ -70,6 +70,8 @@ def user_with_roles(user_id: object) -> User | None:
         pk = User._meta.pk.to_python(user_id)
     except ValidationError:  # an id that is no id (an edited session)
         return None
+    if not isinstance(pk, int) or not 0 <= pk < 2**63:  # no row's id; PostgreSQL would refuse it
+        return None
     found = list(User.objects.raw(_user_with_roles_sql(connection.vendor), [*ALL_ROLES, pk]))
     return found[0] if found else None
 

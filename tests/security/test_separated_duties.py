@@ -267,6 +267,8 @@ def test_the_signed_in_user_comes_with_its_roles_in_the_same_query(
         assert user_roles(read) == user_roles(fresh)
     assert user_with_roles(10**9) is None
     assert user_with_roles("not an id") is None
+    assert user_with_roles(2**70) is None
+    assert user_with_roles(-1) is None
 
 
 def test_a_role_taken_away_counts_from_the_next_request(nurse_client: Client) -> None:
