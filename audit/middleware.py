@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
+from django.urls import get_script_prefix
 
 from audit.ip import client_ip
 from audit.models import AuditEntry
@@ -18,6 +20,12 @@ REFUSALS = frozenset({400, 401, 403, 404, 405})
 
 
 def sign_in_urls() -> tuple[str, ...]:
+    return _sign_in_urls(get_script_prefix())
+
+
+@lru_cache(maxsize=8)
+def _sign_in_urls(prefix: str) -> tuple[str, ...]:
+    # Reversed once per script prefix: every redirect answered is checked.
     return (resolve_url(settings.LOGIN_URL), resolve_url("admin:login"))
 
 

@@ -15,6 +15,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
+from core.compiled import read
 from core.formatting import plain_decimal
 from patients.models import EnteredInError, date_bounds
 from pumps import schedule, status
@@ -241,8 +242,17 @@ class SchedulePolicy(models.Model):
 
     @classmethod
     def current(cls) -> SchedulePolicy:
+        # Read on nearly every page: its statement is compiled once per process
+        # (core.compiled); the row is read fresh each time.
+        found: list[SchedulePolicy] = read(_policy_row, 1)
+        if found:
+            return found[0]
         policy, _ = cls.objects.get_or_create(pk=1)
         return policy
+
+
+def _policy_row(pk: int) -> models.QuerySet[SchedulePolicy]:
+    return SchedulePolicy.objects.filter(pk=pk)
 
 
 class PumpQuerySet(models.QuerySet["Pump"]):
