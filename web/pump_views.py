@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -14,6 +15,7 @@ from care.choices import ContactChannel, ContactOutcome
 from care.worklist import STATUS_FILTERS, RankedWorklist, WorklistFilters
 from care.worklist_pages import worklist_page as worklist_page_of
 from core.clock import clinic_today
+from core.compiled import read
 from core.formatting import plain_decimal
 from core.roles import (
     CLINICAL_ROLES,
@@ -197,8 +199,16 @@ def log_refill(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _pump_or_404(pk: int) -> Pump:
-    """The pump with what the form shows: patient, model, latest fill and its drug."""
-    return get_object_or_404(Pump.objects.with_list_relations(), pk=pk)
+    """The pump with what the form shows: patient, model, latest fill and its drug
+    (its statement compiled once per process: core.compiled)."""
+    found: list[Pump] = read(_pump_for_form, pk)
+    if not found:
+        raise Http404("No such pump.")
+    return found[0]
+
+
+def _pump_for_form(pk: int) -> QuerySet[Pump]:
+    return Pump.objects.with_list_relations().filter(pk=pk)
 
 
 def _refill_page(
