@@ -11,8 +11,10 @@ from qrcode.image.svg import SvgPathFillImage
 def qr_svg(data: str, *, label: str) -> str:
     """An ``<svg>`` element for ``data``: a path on a white square, sized by CSS.
 
-    The library writes a fixed size in millimetres; that is dropped so the page's
-    stylesheet sizes it, and an accessible name is added. No style attributes or
+    The library writes a fixed size in millimetres; it is replaced by 240 pixels, which the
+    page's stylesheet overrides. The size must stay in the element: without one, an SVG
+    in the page's auto-width column is drawn 0 by 0 until the stylesheet arrives, or for
+    good if it never does. An accessible name is added. No style attributes or
     scripts, so a strict Content-Security-Policy allows it.
     """
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4)
@@ -22,7 +24,7 @@ def qr_svg(data: str, *, label: str) -> str:
     label = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
     return re.sub(
         r'^<svg width="[^"]*" height="[^"]*"',
-        f'<svg class="qr-code" role="img" aria-label="{label}"',
+        f'<svg class="qr-code" width="240" height="240" role="img" aria-label="{label}"',
         svg,
         count=1,
     )

@@ -59,7 +59,7 @@ def test_setting_up_shows_a_qr_code_and_the_key_and_needs_a_code_from_the_app(
     html = page.content.decode()
     device = TOTPDevice.objects.get(user=nurse)
     assert not device.confirmed  # nothing is on until a code proves the phone has it
-    assert '<svg class="qr-code" role="img"' in html
+    assert '<svg class="qr-code" width="240" height="240" role="img"' in html
     assert "<script" not in html.split("<main", 1)[1].split("</main>")[0]  # CSP: no inline JS
     secret = b32encode(device.bin_key).decode()
     assert re.sub(r"\s", "", page.context["secret"]) == secret

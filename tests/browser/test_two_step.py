@@ -75,3 +75,22 @@ def test_a_physician_sets_up_two_step_sign_in_and_then_needs_the_code(page, sett
 def test_a_nurse_signs_in_with_the_password_alone_by_default(page):
     UserFactory(username="nurse", roles=["Nurse"])
     sign_in(page, "nurse")  # the worklist, with no code step
+
+
+def test_the_qr_code_shows_even_when_its_stylesheet_does_not_arrive(page, settings):
+    """The QR code carries its own size: a slow or blocked stylesheet must not hide it
+    (without a size, Chromium draws the SVG 0 by 0 in its auto-width column)."""
+    settings.OTP_REQUIRED_ROLES = ["physician"]
+    UserFactory(username="physician", roles=[PHYSICIAN])
+    page.route("**/accounts/accounts.css*", lambda route: route.abort())
+    page.goto("/")
+    page.get_by_label("Username").fill("physician")
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("h1:has-text('Set up two-step sign-in')")
+    page.wait_for_load_state("load")
+    qr = page.get_by_role("img", name="QR code to scan with your authenticator app")
+    box = qr.bounding_box()
+    assert box is not None
+    assert box["width"] >= 200
+    assert box["height"] >= 200
