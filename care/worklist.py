@@ -18,6 +18,7 @@ from django.db.models import Exists, F, Func, Min, OuterRef, Q, QuerySet, Subque
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, ContactAttempt
 from core.compiled import Statement as CompiledStatement
+from core.compiled import written_in
 from patients.models import IN_FORCE
 from pumps import status
 from pumps.models import Pump, PumpQuerySet
@@ -87,14 +88,20 @@ def last_contact_attempt(field: str) -> Subquery:
     )
 
 
-def worklist(*, today: date, lookahead_days: int, filters: WorklistFilters) -> PumpQuerySet:
-    """Active pumps with something to do, most urgent first, with their next booking."""
+def worklist(
+    *, today: date, lookahead_days: int, filters: WorklistFilters, listed_only: bool = True
+) -> PumpQuerySet:
+    """Active pumps with something to do, most urgent first, with their next booking.
+
+    ``listed_only=False`` keeps pumps of every rank, for a caller that asks for
+    one listed rank itself (``page_statement``: its branches would otherwise
+    carry the rank's CASE twice).
+    """
     # (mypy's Django plugin cannot see annotations, hence the ignores below.)
-    pumps = (
-        with_due_rank(Pump.objects.active(), today, lookahead_days)
-        .filter(due_rank__lt=status.REST_RANK)  # type: ignore[misc]
-        .with_urgency()
-    )
+    pumps = with_due_rank(Pump.objects.active(), today, lookahead_days)
+    if listed_only:
+        pumps = pumps.filter(due_rank__lt=status.REST_RANK)  # type: ignore[misc]
+    pumps = pumps.with_urgency()
     pumps = pumps.annotate(
         next_booking=next_refill_booking(),
         missed_visit=Exists(Appointment.objects.missed_not_rebooked().filter(pump=OuterRef("pk"))),
@@ -171,10 +178,13 @@ def _scalars(statement: Statement) -> dict[str, int]:
     return {name: int(value or 0) for name, value in zip(names, row, strict=True)}
 
 
+_KINDS = tuple(dict.fromkeys(row.kind for row in status.RANKED))  # refill, battery
+
+
 @lru_cache(maxsize=256)
 def _sums(today: date, lookahead_days: int) -> dict[str, status.Sum]:
-    """Each card, the list's length and the first rank, as signed sums of range counts
-    (derived once per process and day; read only)."""
+    """Each card, the list's length, the first rank and the ranks' floors, as signed sums
+    of range counts (derived once per process and day; read only)."""
     day = status.Day(today, lookahead_days)
     sums = {
         card: status.count_of([row for row in status.STATUSES if row.card == card], day)
@@ -182,7 +192,35 @@ def _sums(today: date, lookahead_days: int) -> dict[str, status.Sum]:
     }
     sums["listed"] = status.count_of([row for row in status.STATUSES if row.flagged], day)
     sums["first_rank"] = status.count_of([status.RANKED[0]], day)
+    for rank in range(len(status.RANKED)):
+        for kind in _KINDS:
+            of_kind = [row for row in status.RANKED[: rank + 1] if row.kind == kind]
+            if of_kind:
+                sums[_floor_name(rank, kind)] = status.count_of(of_kind, day)
     return sums
+
+
+def _floor_name(rank: int, kind: str) -> str:
+    return f"up_to_rank_{rank}_{kind}"
+
+
+def _last_rank_needed(counts: dict[str, int], sums: dict[str, status.Sum], rows: int) -> int:
+    """The last rank that can hold one of the list's first ``rows`` pumps.
+
+    The pumps of ranks 0 to r are at least those with a refill status of those
+    ranks, and at least those with a battery status of them (each one kind's
+    statuses, which the range counts give exactly). Once either reaches
+    ``rows``, no later rank reaches the first ``rows``: its branch is not read.
+    """
+    for rank in range(len(status.RANKED)):
+        floors = [
+            _total(counts, sums[name])
+            for kind in _KINDS
+            if (name := _floor_name(rank, kind)) in sums
+        ]
+        if max(floors) >= rows:
+            return rank
+    return len(status.RANKED) - 1
 
 
 def range_count_querysets(*, today: date, lookahead_days: int) -> dict[str, QuerySet[Any]]:
@@ -318,16 +356,18 @@ class RankedWorklist:
         if limit <= 0:
             return []
         ranks = tuple(range(len(self.ranges)))
-        # The first rank's pumps (refill overdue) are counted exactly: a page
-        # among them reads that rank only, and a page past them skips it.
-        first_rank = _sums(self.today, self.lookahead_days)["first_rank"]
-        overdue = None if self.filtered else _total(self.counts(), first_rank)
-        if overdue is not None and offset + limit <= overdue:
-            ranks = (0,)
-        elif overdue is not None and offset >= overdue:
-            ranks, offset = ranks[1:], offset - overdue
+        if not self.filtered:
+            # Only the ranks that can reach the page are read (a filtered list has
+            # no range counts). The first rank's pumps (refill overdue) are
+            # counted exactly: a page past them skips that rank.
+            sums = _sums(self.today, self.lookahead_days)
+            counts = self.counts()
+            ranks = ranks[: _last_rank_needed(counts, sums, offset + limit) + 1]
+            overdue = _total(counts, sums["first_rank"])
+            if offset >= overdue:
+                ranks, offset = ranks[1:], offset - overdue
         sql, params = cached_page_statement(
-            self.today, self.lookahead_days, self.filters, ranks, offset + limit
+            self.today, self.lookahead_days, self.filters, ranks, offset + limit, connection.alias
         )
         # Each branch is in order; the outer ORDER BY makes the concatenation so.
         return _fetch(f"{sql} ORDER BY 2, 3, 4 LIMIT {int(limit)} OFFSET {int(offset)}", params)
@@ -347,7 +387,7 @@ class RankedWorklist:
         return _fetch(f"{sql} ORDER BY {order} LIMIT {int(limit)}", params)
 
 
-def _fetch(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def _fetch(sql: str, params: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [tuple(row) for row in cursor.fetchall()]
@@ -415,7 +455,8 @@ def page_statement(
 ) -> tuple[str, tuple[Any, ...]]:
     """UNION ALL of the first ``rows`` (id, rank, date, serial) of each rank, unordered;
     past ``after`` or, read backwards, before ``before``."""
-    pumps = worklist(today=today, lookahead_days=lookahead_days, filters=filters)
+    # Each branch asks for one listed rank (due_rank=rank).
+    pumps = worklist(today=today, lookahead_days=lookahead_days, filters=filters, listed_only=False)
     ranges = rank_ranges(today, lookahead_days)
     key = after or before
     descending = before is not None
@@ -444,8 +485,20 @@ def page_statement(
 # 32 ms of a 65 ms page. The statement depends on its arguments alone, and the
 # same few (today's first pages) are asked for all day, so each process
 # compiles them once. Dates, ints and the frozen filters are hashable. (Pages
-# read by key are not kept: their keys are all different.)
-cached_page_statement = lru_cache(maxsize=256)(page_statement)
+# read by key are not kept: their keys are all different.) Its thousand or so
+# parameters are written in once too (core.compiled.written_in): psycopg took
+# about 4 ms of CPU a page to quote them.
+@lru_cache(maxsize=256)
+def cached_page_statement(
+    today: date,
+    lookahead_days: int,
+    filters: WorklistFilters,
+    ranks: tuple[int, ...],
+    rows: int,
+    alias: str,
+) -> tuple[str, tuple[Any, ...] | None]:
+    """``page_statement``, kept per process, for ``cursor.execute`` on ``alias``."""
+    return written_in(alias, *page_statement(today, lookahead_days, filters, ranks, rows))
 
 
 # --- The page's rows, compiled once ----------------------------------------------------

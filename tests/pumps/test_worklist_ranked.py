@@ -1,10 +1,13 @@
 """The worklist read rank by rank gives exactly the rows of the single ordered query."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 
 from care.worklist import (
     ORDER_ONLY,
@@ -69,6 +72,24 @@ def test_every_page_matches_the_single_ordered_query(registry, filters, per_page
     got = [pump.serial for number in ranked.page_range for pump in ranked.page(number).object_list]
     assert got == expected
     assert ranked.count == len(expected)
+
+
+def test_a_page_reads_only_the_ranks_that_can_reach_it(registry):
+    """The range counts bound how many pumps the first ranks hold: the 4 refills
+    overdue fill a page of 3 alone, and a page after them starts at the next rank."""
+    ranked = RankedWorklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
+    expected = [
+        pump.serial for pump in worklist(today=TODAY, lookahead_days=14, filters=WorklistFilters())
+    ]
+    for (start, stop), branches in (((0, 3), ["0"]), ((0, 4), ["0"]), ((4, 5), ["1", "2"])):
+        with CaptureQueriesContext(connection) as queries:
+            assert [pump.serial for pump in ranked[start:stop]] == expected[start:stop]
+        (page,) = [query["sql"] for query in queries if " AS rank_" in query["sql"]]
+        assert re.findall(r" AS rank_(\d+)", page) == branches
+    with CaptureQueriesContext(connection) as queries:
+        ranked[0:25]  # more than the list holds: every rank
+    (page,) = [query["sql"] for query in queries if " AS rank_" in query["sql"]]
+    assert len(re.findall(r" AS rank_(\d+)", page)) == len(ranked.ranges)
 
 
 def test_counts_read_by_index_ranges_match_the_cards(registry):
