@@ -28,13 +28,22 @@ from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, Complication, MriScan, Trial
 from core.clock import clinic_today
 from core.compiled import read
-from core.roles import clinical_staff_required, form_page, read_only_page, staff_required
+from core.paths import id_path
+from core.roles import (
+    CLINICAL_ROLES,
+    clinical_staff_required,
+    form_page,
+    has_role,
+    read_only_page,
+    staff_required,
+)
 from patients.models import Patient
 from pumps import entry_safety
 from pumps.models import DoseAdjustment, Pump, Refill, SchedulePolicy
 from web.care_forms import ContactAttemptForm
 from web.contact_views import attempts_of
 from web.patient_forms import BookVisitForm
+from web.refill_history_rows import refill_history_rows
 
 
 @read_only_page
@@ -82,6 +91,11 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for change in changes:
         change.who = staff.get(change.who_id) if change.who_id is not None else None
+    # Reversed once for every row's correction links (core.html).
+    correction_urls = {
+        "entered_in_error_url": id_path("patients:entered_in_error", patient.pk),
+        "restore_record_url": id_path("patients:restore_record", patient.pk),
+    }
     return render(
         request,
         "patients/detail.html",
@@ -103,7 +117,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if current
             else None,
             "pumps": pumps,
-            "refills": refills,
+            "refill_rows": refill_history_rows(
+                refills, is_clinical=has_role(request.user, *CLINICAL_ROLES), **correction_urls
+            ),
+            **correction_urls,
             "dose_changes": dose_changes,
             "mri_scans": mri_scans,
             "visits": _mark_after_deadline(visits),

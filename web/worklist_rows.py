@@ -3,12 +3,11 @@
 The worklist is half of what a busy clinic asks of the server, and its 25
 rows were most of the page's work: about 50 template variables, six date
 filters and a dozen tags per row, each resolved by the template engine. The
-same markup is built here with f-strings, every value escaped with
-``html.escape`` (what Django's ``escape`` does, without its lazy-string
-wrapper on each call). The badges, phone links and row links come from the
-helpers the templates use (``pumps.templatetags.clinic``, ``core.paths``),
-and each date from Django's ``date`` filter, memoised (a due date is shown
-on many rows), so a row reads exactly as the template wrote it:
+same markup is built here with f-strings (core.html). The badges, phone
+links and row links come from the helpers the templates use
+(``pumps.templatetags.clinic``, ``core.paths``), and each date from
+Django's ``date`` filter (``core.html.day``), so a row reads exactly as the
+template wrote it:
 tests/pumps/test_worklist_rows.py compares the two on every kind of row.
 
 The page around the rows (cards, filters, pagination) stays a template.
@@ -17,16 +16,13 @@ The page around the rows (cards, filters, pagination) stays a template.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
-from functools import lru_cache
 from html import escape
 from urllib.parse import quote
 
-from django.template.defaultfilters import date as date_filter
-from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
 from core.formatting import plain_decimal
+from core.html import day
 from core.paths import id_path
 from pumps.models import Pump
 from pumps.templatetags.clinic import badge, patient_phone
@@ -36,23 +32,6 @@ AFTER_BATTERY = (
     '<div><span class="badge text-bg-danger" data-problem="due-after-battery">'
     "The battery stops before this date</span></div>"
 )
-
-
-@lru_cache(maxsize=4096)
-def _formatted(value: date | datetime, pattern: str, zone: str, language: str | None) -> str:
-    # The zone and language are part of the key: they change what the filter writes.
-    if isinstance(value, datetime):
-        value = timezone.localtime(value)
-    return escape(date_filter(value, pattern))
-
-
-def _day(value: date | datetime | None, pattern: str) -> str:
-    """Django's ``date`` filter as a template applies it (a datetime in local time)."""
-    if value is None:
-        return ""
-    return _formatted(
-        value, pattern, timezone.get_current_timezone_name(), translation.get_language()
-    )
 
 
 def _annotated_status(pump: Pump, kind: str) -> str:
@@ -107,9 +86,9 @@ def _refill_cell(pump: Pump) -> str:
         )
     if pump.refill_deadline:
         parts.append(
-            f'<div class="small"><span class="date-cell">due {_day(pump.refill_due, "D j M")}'
+            f'<div class="small"><span class="date-cell">due {day(pump.refill_due, "D j M")}'
             '</span> · <span class="date-cell">deadline '
-            f"<strong>{_day(pump.refill_deadline, 'D j M Y')}</strong></span></div>"
+            f"<strong>{day(pump.refill_deadline, 'D j M Y')}</strong></span></div>"
         )
     if pump.refill_due_after_battery_stops:
         parts.append(AFTER_BATTERY)
@@ -122,12 +101,12 @@ def _battery_cell(pump: Pump) -> str:
     if status == "eri":
         parts.append(
             '<div class="small date-cell" '
-            f'data-replace-by="{_day(pump.eri_replace_by, "Y-m-d")}">'
-            f"replace by <strong>{_day(pump.eri_replace_by, 'j M Y')}</strong></div>"
+            f'data-replace-by="{day(pump.eri_replace_by, "Y-m-d")}">'
+            f"replace by <strong>{day(pump.eri_replace_by, 'j M Y')}</strong></div>"
         )
     elif pump.battery_window_closes and status != "ok":
         parts.append(
-            f'<div class="small date-cell">closes {_day(pump.battery_window_closes, "j M Y")}</div>'
+            f'<div class="small date-cell">closes {day(pump.battery_window_closes, "j M Y")}</div>'
         )
     return _cell("<td>", parts)
 
@@ -136,7 +115,7 @@ def _visit_cell(pump: Pump) -> str:
     booking = pump.next_booking  # type: ignore[attr-defined]
     parts: list[str] = []
     if booking:
-        parts.append(f'<span class="date-cell">{_day(booking, "D j M, H:i")}</span>')
+        parts.append(f'<span class="date-cell">{day(booking, "D j M, H:i")}</span>')
         if pump.booked_after_deadline:  # type: ignore[attr-defined]
             parts.append(
                 '<div><span class="badge text-bg-danger" data-problem="after-deadline">'
@@ -176,7 +155,7 @@ def _action_cell(pump: Pump, *, is_clinical: bool, back_here: str) -> str:
         '<div class="d-flex flex-column flex-xl-row gap-1 justify-content-end"> '
         f'<a class="btn btn-primary btn-sm text-nowrap" href="{escape(refill)}">Log refill</a> '
         f'<a class="btn btn-outline-primary btn-sm" href="{escape(book)}?kind=refill&amp;'
-        f'day={_day(pump.refill_due, "Y-m-d")}">Book</a> '
+        f'day={day(pump.refill_due, "Y-m-d")}">Book</a> '
         '<a class="btn btn-outline-secondary btn-sm text-nowrap" data-action="log-contact" '
         f'href="{escape(call)}?pump={pump.pk}&amp;next={back_here}">Log call</a> </div> </td>'
     )

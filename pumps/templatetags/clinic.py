@@ -8,8 +8,10 @@ from typing import Any
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from core.formatting import plain_decimal
+from core.html import entered_in_error_actions as entered_in_error_html
 from core.paths import id_path
 from patients.phones import display_phone, tel_uri
 from pumps.choices import BatteryStatus, LimitedBy, RefillStatus
@@ -102,3 +104,18 @@ def patient_phone(patient: Any, mode: str = "") -> str:
             patient.phone_as_recorded,
         )
     return format_html('<span class="text-muted" data-phone>{}</span>', "\N{EN DASH}")
+
+
+@register.simple_tag(takes_context=True)
+def entered_in_error_actions(context: template.Context, record: Any, kind: str) -> SafeString:
+    """``{% entered_in_error_actions refill "refill" %}``: the record's entered-in-error
+    note and action (core.html), with the page's ``is_clinical`` and the patient's
+    ``entered_in_error_url`` and ``restore_record_url``."""
+    html = entered_in_error_html(
+        record,
+        kind,
+        is_clinical=bool(context.get("is_clinical")),
+        entered_in_error_url=str(context.get("entered_in_error_url", "")),
+        restore_record_url=str(context.get("restore_record_url", "")),
+    )
+    return mark_safe(html)  # every value in it is escaped
