@@ -18,7 +18,7 @@ from django.db.models import Exists, F, Func, Min, OuterRef, Q, QuerySet, Subque
 from care.choices import VisitKind, VisitStatus
 from care.models import Appointment, ContactAttempt
 from core.compiled import Statement as CompiledStatement
-from core.compiled import written_in
+from core.compiled import fetch, written_in
 from patients.models import IN_FORCE
 from pumps import status
 from pumps.models import Pump, PumpQuerySet
@@ -156,25 +156,25 @@ def _count(queryset: QuerySet[Any]) -> QuerySet[Any]:
     )
 
 
-Statement = tuple[tuple[str, ...], str, tuple[Any, ...]]  # value names, SQL, parameters
+Statement = tuple[tuple[str, ...], str, tuple[Any, ...] | None]  # value names, SQL, parameters
 
 
 def _scalars_statement(querysets: dict[str, QuerySet[Any]]) -> Statement:
-    """One statement selecting each one-row, one-column queryset's value."""
+    """One statement selecting each one-row, one-column queryset's value (its
+    parameters written in: it is kept and run many times, core.compiled)."""
     parts: list[str] = []
     params: list[Any] = []
     for queryset in querysets.values():
         sql, query_params = queryset.query.sql_with_params()
         parts.append(f"({sql})")
         params += query_params
-    return tuple(querysets), "SELECT " + ", ".join(parts), tuple(params)
+    sql, kept_params = written_in(connection.alias, "SELECT " + ", ".join(parts), params)
+    return tuple(querysets), sql, kept_params
 
 
 def _scalars(statement: Statement) -> dict[str, int]:
     names, sql, params = statement
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    (row,) = fetch(connection.alias, sql, params)
     return {name: int(value or 0) for name, value in zip(names, row, strict=True)}
 
 
@@ -393,9 +393,7 @@ class RankedWorklist:
 
 
 def _fetch(sql: str, params: tuple[Any, ...] | None) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [tuple(row) for row in cursor.fetchall()]
+    return fetch(connection.alias, sql, params)
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,15 @@ DATABASES["default"]["CONN_MAX_AGE"] = int(
     os.environ.get("DB_CONN_MAX_AGE", "600" if _PERSISTENT else "0")
 )
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_MAX_AGE"] != 0
+# Prepared statements (core.compiled.prepares): the statements compiled once per
+# process (the worklist's rows, the patient page's, the refill form's pump) are
+# parsed and planned by PostgreSQL once per connection, from their second run,
+# instead of on every run. Django's other queries are never prepared. Set
+# DB_PREPARE_THRESHOLD=off behind a pooler in transaction mode that cannot keep
+# prepared statements (PgBouncer before 1.21).
+_PREPARE_THRESHOLD = os.environ.get("DB_PREPARE_THRESHOLD", "2").strip().lower()
+if _POSTGRES and _PREPARE_THRESHOLD not in ("off", "none", ""):
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(_PREPARE_THRESHOLD)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a concurrent writer instead of failing at once with
     # "database is locked" when two nurses save at the same moment.

@@ -1,14 +1,17 @@
 """core.compiled: a statement compiled once gives what its queryset gives."""
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.db.models import Count, Model, QuerySet
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from care.models import Appointment, Complication, ContactAttempt, MriScan, Trial
-from core.compiled import compiled, read
+from core.compiled import compiled, prepares, read
 from pumps.models import DoseAdjustment, Drug, Pump, Refill
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
 from web import contact_views, patient_views
@@ -150,3 +153,52 @@ def no_id(pk: int) -> QuerySet[Pump]:
 def test_what_it_cannot_run_as_the_queryset_would_is_refused(build):
     with pytest.raises(ValueError, match=build.__name__):
         compiled(build)
+
+
+def prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+@pytest.mark.parametrize("build", PAGE_STATEMENTS, ids=lambda build: build.__name__)
+def test_on_postgresql_each_statement_is_prepared_from_its_second_run(build, patient):
+    """clinic/settings.py sets psycopg's prepare_threshold: the server plans the statement
+    once per connection; the rows stay the queryset's, run after run."""
+    assert prepares(connection.alias)
+    statement = compiled(build)
+    assert statement.prepared_sql is not None
+    text = statement.prepared_sql.split(" WHERE ")[0]
+    expected = list(build(patient.pk))
+    for _ in range(3):
+        same(read(build, patient.pk), expected)
+    assert any(prepared.startswith(text) for prepared in prepared_statements())
+    # Another patient's id runs the same prepared statement.
+    other = PatientFactory()
+    same(read(build, other.pk), list(build(other.pk)))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_a_prepared_statement_is_logged_with_its_id(patient):
+    """Django's query log (tests, DEBUG) shows what ran, the id written in."""
+    with CaptureQueriesContext(connection) as queries:
+        read(patient_views._refills, patient.pk)
+    (logged,) = [query["sql"] for query in queries]
+    assert logged.startswith('SELECT "pumps_refill"')
+    assert re.search(rf'"pumps_pump"\."patient_id" = +{patient.pk} ORDER BY', logged)
+    assert "%s" not in logged
+
+
+def test_nothing_is_prepared_where_the_database_has_no_threshold(settings):
+    """SQLite, or PostgreSQL with DB_PREPARE_THRESHOLD=off: statements run as before."""
+    if connection.vendor == "postgresql":
+        options = connection.settings_dict["OPTIONS"]
+        saved = options.pop("prepare_threshold")
+        try:
+            assert not prepares(connection.alias)
+        finally:
+            options["prepare_threshold"] = saved
+    else:
+        assert not prepares(connection.alias)
+        assert compiled(patient_views._refills).prepared_sql is None

@@ -64,12 +64,21 @@ def registry():
 
 @pytest.mark.parametrize(
     "filters",
-    [WorklistFilters(), WorklistFilters(drug="baclofen"), WorklistFilters(status="battery")],
+    [
+        WorklistFilters(),
+        WorklistFilters(drug="baclofen"),
+        WorklistFilters(status="battery"),
+        # A search is a LIKE pattern, "%" in the SQL (and doubled where it is prepared).
+        WorklistFilters(query="SN0"),
+        WorklistFilters(query="0%_"),
+    ],
 )
 @pytest.mark.parametrize("per_page", [1, 3, 7, 25])
 def test_every_page_matches_the_single_ordered_query(registry, filters, per_page):
     pumps = worklist(today=TODAY, lookahead_days=14, filters=filters)
     expected = [pump.serial for pump in pumps]
+    if filters.query == "SN0":
+        assert expected, "the search finds pumps"
     ranked = Paginator(RankedWorklist(today=TODAY, lookahead_days=14, filters=filters), per_page)
     got = [pump.serial for number in ranked.page_range for pump in ranked.page(number).object_list]
     assert got == expected

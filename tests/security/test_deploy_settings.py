@@ -223,3 +223,38 @@ def test_an_empty_database_url_means_the_embedded_default() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "django.db.backends.sqlite3"
+
+
+def prepare_threshold(**env: str) -> str:
+    result = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # PostgreSQL: the statements compiled once per process are prepared (core.compiled).
+        (PRODUCTION | {"DATABASE_URL": POSTGRES}, "2"),
+        ({"DATABASE_URL": POSTGRES, "DEBUG": "true"}, "2"),
+        (PRODUCTION | {"DATABASE_URL": POSTGRES, "DB_PREPARE_THRESHOLD": "5"}, "5"),
+        # Behind a pooler that cannot keep prepared statements.
+        (PRODUCTION | {"DATABASE_URL": POSTGRES, "DB_PREPARE_THRESHOLD": "off"}, "None"),
+        # SQLite has none.
+        (
+            PRODUCTION | {"DATABASE_URL": "sqlite:////tmp/clinic-settings-test.sqlite3"},
+            "None",
+        ),
+    ],
+)
+def test_postgresql_prepares_the_compiled_statements_unless_told_not_to(
+    env: dict[str, str], expected: str
+) -> None:
+    assert prepare_threshold(**env) == expected
