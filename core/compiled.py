@@ -238,16 +238,26 @@ def run(
 @lru_cache(maxsize=128)
 def compiled(build: Callable[[int], QuerySet[Any]], alias: str = DEFAULT_DB_ALIAS) -> Statement:
     """The statement of ``build(id)`` (a module-level function: it keys the cache)."""
-    queryset = build(_PLACEHOLDER)
+    statement = _statement(build.__qualname__, build(_PLACEHOLDER), alias)
+    if not statement.positions or str(_PLACEHOLDER) in statement.sql:
+        raise ValueError(f"{build.__qualname__}: the id is not a parameter")
+    return statement
+
+
+@lru_cache(maxsize=32)
+def compiled_list(build: Callable[[], QuerySet[Any]], alias: str = DEFAULT_DB_ALIAS) -> Statement:
+    """The statement of ``build()``, a queryset of no id (a catalogue's choices)."""
+    return _statement(build.__qualname__, build(), alias)
+
+
+def _statement(name: str, queryset: QuerySet[Any], alias: str) -> Statement:
     if queryset._iterable_class not in (ModelIterable, ValuesListIterable):
-        raise ValueError(f"{build.__qualname__}: model instances or values_list only")
+        raise ValueError(f"{name}: model instances or values_list only")
     if queryset._prefetch_related_lookups:  # type: ignore[attr-defined]
-        raise ValueError(f"{build.__qualname__}: prefetch_related would be skipped")
+        raise ValueError(f"{name}: prefetch_related would be skipped")
     compiler = queryset.query.get_compiler(using=alias)
     sql, params = compiler.as_sql()
     positions = tuple(at for at, param in enumerate(params) if param == _PLACEHOLDER)
-    if not positions or str(_PLACEHOLDER) in sql:
-        raise ValueError(f"{build.__qualname__}: the id is not a parameter")
     return Statement(
         compiler,
         alias,
@@ -261,3 +271,8 @@ def compiled(build: Callable[[int], QuerySet[Any]], alias: str = DEFAULT_DB_ALIA
 def read(build: Callable[[int], QuerySet[Any]], pk: int) -> list[Any]:
     """``list(build(pk))``, without building and compiling the queryset again."""
     return compiled(build).rows(pk)
+
+
+def read_list(build: Callable[[], QuerySet[Any]]) -> list[Any]:
+    """``list(build())``, without building and compiling the queryset again."""
+    return compiled_list(build)._run([])

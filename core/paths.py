@@ -32,3 +32,14 @@ def id_path(name: str, pk: int) -> str:
         return reverse(name, args=[pk])  # anything unusual: reverse decides
     before, after = _around(name, get_script_prefix())
     return f"{before}{pk}{after}"
+
+
+@lru_cache(maxsize=128)
+def _path_of(name: str, prefix: str) -> str:
+    return reverse(name)  # (the prefix is part of what reverse gives: it keys the cache)
+
+
+def page_path(name: str) -> str:
+    """``reverse(name)`` for a URL of no argument, matched once per process and script
+    prefix: the navigation bar links to 15 pages on every page (about 0.6 ms a page)."""
+    return _path_of(name, get_script_prefix())

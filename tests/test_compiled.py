@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from care.models import Appointment, Complication, ContactAttempt, MriScan, Trial
-from core.compiled import compiled, prepares, read
+from core.compiled import compiled, prepares, read, read_list
 from pumps.models import DoseAdjustment, Drug, Pump, Refill
 from tests.factories import PatientFactory, UserFactory, fill, make_pump
 from web import contact_views, patient_views
@@ -202,3 +202,21 @@ def test_nothing_is_prepared_where_the_database_has_no_threshold(settings):
     else:
         assert not prepares(connection.alias)
         assert compiled(patient_views._refills).prepared_sql is None
+
+
+def every_drug() -> QuerySet[Drug]:
+    return Drug.objects.values_list("code", "name")  # type: ignore[return-value]
+
+
+def drugs_by_name() -> QuerySet[Drug]:
+    return Drug.objects.order_by("name")
+
+
+@pytest.mark.parametrize("build", [every_drug, drugs_by_name], ids=lambda build: build.__name__)
+def test_a_list_of_no_id_gives_what_its_queryset_gives_and_reads_fresh_rows(build):
+    for _ in range(3):  # (prepared from the second run, on PostgreSQL)
+        same(read_list(build), list(build()))
+    Drug.objects.create(code="test_drug", name="Test 100% drug", stability_days=30)
+    rows = read_list(build)
+    same(rows, list(build()))
+    assert len(rows) == Drug.objects.count()

@@ -1,9 +1,12 @@
 """core.paths: the path of a one-id page is the string reverse gives."""
 
+import re
+
 import pytest
+from django.conf import settings
 from django.urls import clear_script_prefix, reverse, set_script_prefix
 
-from core.paths import id_path
+from core.paths import id_path, page_path
 
 # The pages the worklist's rows and the patient page link to, and others of one id.
 NAMES = [
@@ -47,3 +50,24 @@ def test_anything_but_an_id_is_reverses_to_decide():
         id_path("patients:detail", -1)
     with pytest.raises(NoReverseMatch):
         id_path("pumps:worklist", 1)  # no id in its path
+
+
+# Every page the navigation bar links to (templates/base.html).
+BASE = (settings.BASE_DIR / "templates" / "base.html").read_text()
+NAV = re.findall(r"{% page_url '([a-z_:]+)' %}", BASE)
+
+
+def test_the_navigation_links_through_page_url():
+    assert len(NAV) >= 15
+    assert "{% url " not in BASE
+
+
+@pytest.mark.parametrize("prefix", ["/", "/clinic/"])
+@pytest.mark.parametrize("name", sorted(set(NAV)))
+def test_a_page_path_is_reverses_under_each_prefix(name, prefix):
+    set_script_prefix(prefix)
+    try:
+        assert page_path(name) == reverse(name)
+        assert page_path(name).startswith(prefix)
+    finally:
+        clear_script_prefix()

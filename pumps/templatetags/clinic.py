@@ -12,7 +12,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from core.formatting import plain_decimal
 from core.html import entered_in_error_actions as entered_in_error_html
-from core.paths import id_path
+from core.paths import id_path, page_path
 from patients.phones import display_phone, tel_uri
 from pumps.choices import BatteryStatus, LimitedBy, RefillStatus
 
@@ -62,6 +62,13 @@ def id_url(name: str, pk: int) -> str:
     """``{% id_url "pumps:log_refill" pump.pk %}``: ``{% url %}`` for a page of one id,
     without matching the URL patterns on every row (core.paths)."""
     return id_path(name, pk)
+
+
+@register.simple_tag
+def page_url(name: str) -> str:
+    """``{% page_url "pumps:worklist" %}``: ``{% url %}`` for a page of no argument,
+    without matching the URL patterns on every page (core.paths)."""
+    return page_path(name)
 
 
 @register.filter
