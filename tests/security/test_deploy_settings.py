@@ -171,17 +171,22 @@ def test_production_collectstatic_serves_every_vendored_asset(tmp_path: Path) ->
 POSTGRES = "postgres://clinic@db.example.org:5432/clinic"
 
 
-def database_settings(**env: str) -> str:
+def database_setting(printed: str, **env: str) -> str:
+    """What ``printed`` (an expression of the default database's settings ``d``) is
+    under ``env``."""
     result = run_manage(
         "shell",
         "--no-imports",
         "-c",
-        "from django.conf import settings; d = settings.DATABASES['default']; "
-        "print(d['ENGINE'], d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS'])",
+        f"from django.conf import settings; d = settings.DATABASES['default']; print({printed})",
         **env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def database_settings(**env: str) -> str:
+    return database_setting("d['ENGINE'], d['CONN_MAX_AGE'], d['CONN_HEALTH_CHECKS']", **env)
 
 
 @pytest.mark.parametrize(
@@ -226,16 +231,7 @@ def test_an_empty_database_url_means_the_embedded_default() -> None:
 
 
 def prepare_threshold(**env: str) -> str:
-    result = run_manage(
-        "shell",
-        "--no-imports",
-        "-c",
-        "from django.conf import settings; "
-        "print(settings.DATABASES['default'].get('OPTIONS', {}).get('prepare_threshold'))",
-        **env,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+    return database_setting("d.get('OPTIONS', {}).get('prepare_threshold')", **env)
 
 
 @pytest.mark.parametrize(
