@@ -164,6 +164,9 @@ def _cursor(alias: str, *, prepared: bool) -> Any:
         return connection.cursor()
     from django.db.backends.postgresql import base as postgresql
 
+    # As Django's own cursor() does: a persistent connection the server dropped is
+    # replaced (CONN_HEALTH_CHECKS), whichever statement of a request comes first.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     # (The stubs know psycopg 2's cursors only: typed loosely here.)

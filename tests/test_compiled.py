@@ -220,3 +220,19 @@ def test_a_list_of_no_id_gives_what_its_queryset_gives_and_reads_fresh_rows(buil
     rows = read_list(build)
     same(rows, list(build()))
     assert len(rows) == Drug.objects.count()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_is_replaced_when_a_prepared_statement_comes_first():
+    """With persistent connections and health checks (production), a request's first
+    statement may be a prepared one: it checks the connection as Django's cursor does."""
+    drug = Drug.objects.order_by("pk").first()
+    assert drug is not None
+    read_list(every_drug)  # the connection is open
+    connection.connection.close()  # the server dropped it between requests
+    connection.health_check_enabled, connection.health_check_done = True, False
+    try:
+        assert (drug.code, drug.name) in read_list(every_drug)
+    finally:
+        connection.health_check_enabled = False
