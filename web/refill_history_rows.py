@@ -56,17 +56,17 @@ def _expected_residual(refill: Refill) -> str:
 
 def _flags(refill: Refill) -> str:
     flags = ""
-    if refill.is_entered_in_error or not refill.discrepancy:
-        pass
-    elif refill.discrepancy_signed_off_at:
+    # An entered-in-error refill's flag went with it (said on the row below).
+    if refill.discrepancy and not refill.is_entered_in_error:
         signer = refill.discrepancy_signed_off_by
-        by = f" by {user_name(signer)}" if signer else ""
-        flags = (
-            f'<span class="badge text-bg-secondary" title="{escape(refill.discrepancy_comment)}">'
-            f"Discrepancy signed off{by}</span>"
-        )
-    else:
-        flags = '<span class="badge text-bg-warning">Discrepancy: awaiting physician</span>'
+        if refill.discrepancy_signed_off_at:
+            by = f" by {user_name(signer)}" if signer else ""
+            flags = (
+                f'<span class="badge text-bg-secondary" '
+                f'title="{escape(refill.discrepancy_comment)}">Discrepancy signed off{by}</span>'
+            )
+        else:
+            flags = '<span class="badge text-bg-warning">Discrepancy: awaiting physician</span>'
     eri = '<span class="badge text-bg-danger">ERI</span>' if refill.eri else ""
     return f"<td> {flags} {eri} </td>"
 
